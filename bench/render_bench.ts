@@ -1,0 +1,50 @@
+// Render throughput per backend on a pack (default: the bundled one).
+//
+//   deno run -A bench/render_bench.ts [--images 64] [--batch-size 16] [--backends wasm,native,webgpu] [--pack DIR]
+//
+// Prints a table: generator-only images/s, and images/s including JPEG encoding.
+import { parseArgs } from "node:util";
+import { type Backend, resolveBackend } from "../src/_backend.ts";
+import { encodeJpeg } from "../src/image/codec.ts";
+import { loadPack } from "../src/model_pack.ts";
+import { render } from "../src/render.ts";
+import { sample } from "../src/sample.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    images: { type: "string", default: "64" },
+    "batch-size": { type: "string", default: "16" },
+    backends: { type: "string", default: "wasm,native,webgpu" },
+    pack: { type: "string" },
+  },
+});
+const count = Number(values.images);
+const batchSize = Number(values["batch-size"]);
+const rows: string[][] = [];
+for (const backend of values.backends.split(",") as Backend[]) {
+  try {
+    await resolveBackend(backend);
+  } catch (error) {
+    rows.push([backend, "-", "-", `unavailable: ${(error as Error).message}`]);
+    continue;
+  }
+  await using pack = await loadPack(values.pack, { device: backend });
+  const { vectors } = await sample(count, { prior: pack.prior, threshold: pack.manifest.separationThreshold, seed: 1 });
+  await render(vectors.slice(0, batchSize), { pack, batchSize }); // warm-up: session creation, shader compilation
+  const started = performance.now();
+  const images = await render(vectors, { pack, batchSize });
+  const renderSeconds = (performance.now() - started) / 1000;
+  const encodeStarted = performance.now();
+  for (const image of images) await encodeJpeg(image, 90);
+  const encodeSeconds = (performance.now() - encodeStarted) / 1000;
+  rows.push([
+    backend,
+    (count / renderSeconds).toFixed(1),
+    (count / (renderSeconds + encodeSeconds)).toFixed(1),
+    `${count} images, batch ${batchSize}, JPEG ${(1000 * encodeSeconds / count).toFixed(2)} ms/image`,
+  ]);
+}
+const header = ["backend", "render img/s", "render+jpeg img/s", "notes"];
+console.log(`| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|`);
+for (const row of rows) console.log(`| ${row.join(" | ")} |`);

@@ -1,0 +1,307 @@
+/**
+ * The `vec2face` command line: a thin layer over the library.
+ *
+ * ```sh
+ * deno run -A cli.ts generate --ids 10 --per-id 5 --out out/
+ * deno run -A cli.ts models pull
+ * deno run -A cli.ts embed --align photos/ --out features.npy
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { extname, join } from "node:path";
+import { checkDevice, type Device } from "./src/_backend.ts";
+import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
+import { checkCount } from "./src/dataset.ts";
+import { Vec2FaceError } from "./src/errors.ts";
+import { generateDataset, type GenerateProgress, prepareOutput } from "./src/generate.ts";
+import { decodeImage } from "./src/image/codec.ts";
+import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
+import { checkSeed } from "./src/random.ts";
+import { checkBatchSize } from "./src/render.ts";
+import { sample } from "./src/sample.ts";
+import { alignFaces } from "./src/estimators/align_faces.ts";
+import { embed } from "./src/estimators/embed.ts";
+
+const USAGE = `vec2face: synthetic face-recognition datasets (Vec2Face)
+
+Usage:
+  cli.ts generate --ids N --per-id M --out DIR [--format folder|zip] [--shard-size S]
+                  [--seed K] [--threshold T] [--bank FILE.npy] [--device D] [--pack DIR]
+                  [--batch-size B] [--overwrite]
+  cli.ts sample   --n N --out FILE.npy [--seed K] [--threshold T] [--half] [--pack DIR]
+  cli.ts embed    --align DIR --out FILE.npy [--device D] [--pack DIR]
+  cli.ts models   pull [--pack DIR]
+
+Devices: auto (default), webgpu, wasm, native.`;
+
+/** A CLI usage error: printed as one line, exit code 2. */
+class UsageError extends Error {}
+
+function integer(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value.trim())) {
+    throw new UsageError(`Cannot use ${flag} ${value}: current value is not an integer`);
+  }
+  return Number(value);
+}
+
+function float(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (value.trim() === "" || !Number.isFinite(number)) {
+    throw new UsageError(`Cannot use ${flag} ${value}: current value is not a number`);
+  }
+  return number;
+}
+
+function progressBar(label: string): (done: number, total: number) => void {
+  if (!Deno.stderr.isTerminal()) return () => {};
+  const encoder = new TextEncoder();
+  const started = performance.now();
+  let last = 0;
+  return (done, total) => {
+    const now = performance.now();
+    if (done < total && now - last < 100) return;
+    last = now;
+    const width = 30;
+    const filled = Math.round((width * done) / Math.max(1, total));
+    const rate = done / Math.max(1e-3, (now - started) / 1000);
+    const line = `\r${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${done}/${total} ${
+      rate.toFixed(1)
+    }/s`;
+    Deno.stderr.writeSync(encoder.encode(line + (done >= total ? "\n" : "")));
+  };
+}
+
+function say(message: string): void {
+  console.error(message);
+}
+
+async function openPack(path: string | undefined, device: Device): Promise<ModelPack> {
+  const pack = await loadPack(path ?? DEFAULT_PACK, { device, onPull: say });
+  if (pack.manifest.fixture) say(`note: pack "${pack.manifest.name}" is a test fixture (untrained weights)`);
+  return pack;
+}
+
+async function commandGenerate(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      ids: { type: "string" },
+      "per-id": { type: "string" },
+      out: { type: "string" },
+      format: { type: "string", default: "folder" },
+      "shard-size": { type: "string", default: "100" },
+      seed: { type: "string", default: "0" },
+      threshold: { type: "string" },
+      bank: { type: "string" },
+      device: { type: "string", default: "auto" },
+      pack: { type: "string" },
+      "batch-size": { type: "string", default: "16" },
+      overwrite: { type: "boolean", default: false },
+    },
+  });
+  // Check every argument before any slow work (model pull, sampling).
+  if (values.ids === undefined) throw new UsageError("Cannot generate without --ids: current value is missing");
+  if (values["per-id"] === undefined) {
+    throw new UsageError("Cannot generate without --per-id: current value is missing");
+  }
+  if (!values.out) throw new UsageError("Cannot generate without --out: current value is missing");
+  const ids = checkCount(integer(values.ids, "--ids"), "identity count (--ids)");
+  const perId = checkCount(integer(values["per-id"], "--per-id"), "images per identity (--per-id)", 1000);
+  const shardSize = checkCount(integer(values["shard-size"], "--shard-size"), "shard size (--shard-size)");
+  const seed = checkSeed(integer(values.seed, "--seed"));
+  const batchSize = checkBatchSize(integer(values["batch-size"], "--batch-size"));
+  const device = checkDevice(values.device);
+  const threshold = float(values.threshold, "--threshold");
+  if (values.format !== "folder" && values.format !== "zip") {
+    throw new UsageError(`Cannot write format ${values.format}: current value is not folder or zip`);
+  }
+  const bank = values.bank ? decodeBank(await Deno.readFile(values.bank)) : undefined;
+  await prepareOutput(values.out, values.overwrite);
+
+  await using pack = await openPack(values.pack, device);
+  say(`backend: ${pack.backend}`);
+  const bars = { sample: progressBar("sampling"), render: progressBar("rendering") };
+  const started = performance.now();
+  const result = await generateDataset({
+    pack,
+    out: values.out,
+    ids,
+    perId,
+    seed,
+    format: values.format,
+    shardSize,
+    batchSize,
+    threshold,
+    bank,
+    onProgress: (p: GenerateProgress) => bars[p.stage](p.done, p.total),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  say(
+    `wrote ${result.images} images of ${ids} identities to ${values.out}` +
+      (result.shards ? ` in ${result.shards} zip shards` : "") +
+      ` (${seconds.toFixed(1)} s, ${(result.images / seconds).toFixed(1)} images/s, backend ${result.backend})`,
+  );
+}
+
+async function commandSample(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      n: { type: "string" },
+      out: { type: "string" },
+      seed: { type: "string", default: "0" },
+      threshold: { type: "string" },
+      half: { type: "boolean", default: false },
+      pack: { type: "string" },
+    },
+  });
+  if (!values.out) throw new UsageError("Cannot sample without --out: current value is missing");
+  const n = checkCount(integer(values.n, "--n"), "identity count (--n)");
+  const seed = checkSeed(integer(values.seed, "--seed"));
+  await using pack = await openPack(values.pack, "wasm");
+  const threshold = float(values.threshold, "--threshold") ?? pack.manifest.separationThreshold;
+  const bar = progressBar("sampling");
+  const result = await sample(n, {
+    prior: pack.prior,
+    threshold,
+    seed,
+    onProgress: (p) => bar(p.accepted, p.target),
+  });
+  const info = {
+    packSha256: pack.sha256,
+    priorSha256: pack.manifest.files.prior.sha256,
+    threshold,
+    seed,
+    count: n,
+    candidates: result.candidates,
+    maxCosine: result.maxCosine,
+  };
+  await saveBank(values.out, result.vectors, info, { half: values.half });
+  say(
+    `wrote ${n} identities to ${values.out} (${result.candidates} candidates, max cosine ${
+      result.maxCosine.toFixed(4)
+    })`,
+  );
+}
+
+async function commandEmbed(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      align: { type: "string" },
+      out: { type: "string" },
+      device: { type: "string", default: "auto" },
+      pack: { type: "string" },
+    },
+  });
+  if (!values.align) throw new UsageError("Cannot embed without --align DIR: current value is missing");
+  if (!values.out) throw new UsageError("Cannot embed without --out: current value is missing");
+  const device = checkDevice(values.device);
+  const files: string[] = [];
+  for await (const entry of walk(values.align)) files.push(entry);
+  files.sort();
+  if (files.length === 0) {
+    throw new UsageError(`Cannot embed photos in ${values.align}: no .jpg/.jpeg/.png files found`);
+  }
+  await using pack = await openPack(values.pack, device);
+  const features: Float32Array[] = [];
+  const names: string[] = [];
+  const missed: string[] = [];
+  const bar = progressBar("embedding");
+  for (const [index, file] of files.entries()) {
+    const faces = await alignFaces(await decodeImage(await Deno.readFile(file)), { pack });
+    if (faces.length === 0) missed.push(file);
+    else {
+      const [feature] = await embed([faces[0].image], { pack });
+      features.push(feature);
+      names.push(file);
+    }
+    bar(index + 1, files.length);
+  }
+  await Deno.writeFile(values.out, encodeBank(features));
+  await Deno.writeTextFile(
+    values.out.replace(/\.npy$/, "") + ".json",
+    JSON.stringify({ packSha256: pack.sha256, files: names, noFace: missed }, null, 2) + "\n",
+  );
+  say(`wrote ${features.length} features to ${values.out}; ${missed.length} photos without a face`);
+}
+
+async function* walk(directory: string): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(directory)) {
+    const path = join(directory, entry.name);
+    if (entry.isDirectory) yield* walk(path);
+    else if ([".jpg", ".jpeg", ".png"].includes(extname(entry.name).toLowerCase())) yield path;
+  }
+}
+
+async function commandModels(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: { pack: { type: "string" } },
+  });
+  if (positionals[0] !== "pull") {
+    throw new UsageError(`Cannot run models ${positionals[0] ?? ""}: current subcommand is not pull`);
+  }
+  await using pack = await loadPack(values.pack ?? DEFAULT_PACK, { device: "wasm", onPull: say });
+  const files = Object.keys(pack.manifest.files).join(", ");
+  say(`pack ${pack.manifest.name} (${pack.sha256.slice(0, 12)}): ${files} verified`);
+}
+
+// parseArgs takes "-1" after "--per-id" for an option; join negative numbers
+// to their flag so that the value gets checked and reported as a value.
+function joinNegativeNumbers(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (/^--[a-z-]+$/.test(args[i]) && /^-\d/.test(args[i + 1] ?? "")) out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]);
+  }
+  return out;
+}
+
+/** Runs the CLI with arguments; resolves to the exit code. */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = joinNegativeNumbers(args);
+  const commands: Record<string, (args: string[]) => Promise<void>> = {
+    generate: commandGenerate,
+    sample: commandSample,
+    embed: commandEmbed,
+    models: commandModels,
+  };
+  if (!command || command === "--help" || command === "-h" || command === "help") {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  const run = commands[command];
+  if (!run) {
+    console.error(
+      `error: Cannot run command ${command}: current value is not one of ${Object.keys(commands).join(", ")}`,
+    );
+    return 2;
+  }
+  try {
+    await run(rest);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError || error instanceof TypeError || error instanceof RangeError) {
+      console.error(`error: ${(error as Error).message}`);
+      return 2;
+    }
+    // Anything else (file system, onnxruntime) is still one line; the stack on request.
+    console.error(`error: ${(error as Error).message ?? error}`);
+    if (!(error instanceof Vec2FaceError) && Deno.env.get("VEC2FACE_DEBUG")) console.error((error as Error).stack);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

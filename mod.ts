@@ -1,0 +1,60 @@
+/**
+ * vec2face: synthetic face-recognition datasets with the Vec2Face method
+ * (Wu et al., ICLR 2025), in Deno. A generator maps 512-d identity vectors to
+ * 112x112 faces; identities are sampled well apart, images of one identity vary
+ * by noise on its vector and random token masks.
+ *
+ * @example Render two faces of one new identity
+ * ```ts
+ * import { loadPack, perturb, render, sample } from "./mod.ts";
+ * await using pack = await loadPack(undefined, { device: "wasm" });
+ * const { vectors } = await sample(1, { prior: pack.prior, threshold: pack.manifest.separationThreshold, seed: 1 });
+ * const variations = perturb([vectors[0], vectors[0]], { sigmas: pack.manifest.sigmas, seed: 1 });
+ * const faces = await render(variations, { pack, seed: 1 });
+ * console.assert(faces.length === 2 && faces[0].width === 112);
+ * ```
+ *
+ * @module
+ */
+export {
+  type Backend,
+  type Device,
+  DEVICES,
+  type FloatTensor,
+  type OnnxSession,
+  type TensorData,
+} from "./src/_backend.ts";
+export { Vec2FaceError, type Vec2FaceErrorCode } from "./src/errors.ts";
+export {
+  DEFAULT_PACK,
+  type FileRole,
+  loadPack,
+  type LoadPackOptions,
+  ModelPack,
+  type NpmSource,
+  type PackFile,
+  type PackManifest,
+} from "./src/model_pack.ts";
+export { sample, type SampleOptions, type SampleProgress, type SampleResult } from "./src/sample.ts";
+export { perturb, type PerturbOptions, sigmaForImage, VEC2FACE_SHARES, VEC2FACE_SIGMAS } from "./src/perturb.ts";
+export { render, type RenderOptions } from "./src/render.ts";
+export { drawMask, type MaskRatio, type TokenLayout, type TokenMask, VEC2FACE_LAYOUT } from "./src/mask.ts";
+export { Random, Stream } from "./src/random.ts";
+export { parsePrior, type Prior } from "./src/prior.ts";
+export { type BankInfo, decodeBank, encodeBank } from "./src/bank.ts";
+export { generateSamples, type GenerateSamplesOptions, type Sample, samplePath } from "./src/dataset.ts";
+export {
+  type DatasetFormat,
+  generateDataset,
+  type GenerateOptions,
+  type GenerateProgress,
+  type GenerateResult,
+} from "./src/generate.ts";
+export { type ShardEntry, ZipShardStream } from "./src/shard.ts";
+export { decodeImage, encodeJpeg, encodePng, type RgbImage } from "./src/image/codec.ts";
+export { cosineSimilarity } from "./src/vectors.ts";
+export { embed, type EmbedOptions } from "./src/estimators/embed.ts";
+export { type AlignedFace, alignFaces, type AlignFacesOptions } from "./src/estimators/align_faces.ts";
+export type { DetectOptions } from "./src/estimators/detect.ts";
+export type { BorderMode } from "./src/image/transform.ts";
+export type { Detection, EstimatorRole, FaceBox, Point, SessionProvider } from "./src/estimators/types.ts";

@@ -1,0 +1,191 @@
+/**
+ * Datasets (HSFace layout): N identities x M images. A dataset is a pure
+ * function of (pack, bank, seed, options): image j of identity i uses noise
+ * from `(seed, perturb, i, j)` and a mask from `(seed, mask, i, j)`, so any
+ * identity range (a shard) renders on its own, on any machine.
+ *
+ * @module
+ */
+import { encodeJpeg, type RgbImage } from "./image/codec.ts";
+import { drawMask, type TokenMask } from "./mask.ts";
+import type { ModelPack } from "./model_pack.ts";
+import { perturbVector, sigmaForImage } from "./perturb.ts";
+import { checkSeed, Random, Stream } from "./random.ts";
+import { checkBatchSize, renderBatch } from "./render.ts";
+import { sha256Hex } from "./model_pack.ts";
+
+/** One generated image with its metadata. */
+export interface Sample {
+  /** Identity index in the dataset. */
+  identity: number;
+  /** Image index within the identity. */
+  image: number;
+  /** Noise sigma used. */
+  sigma: number;
+  /** Path in the dataset: `{identity:06d}/{image:03d}.jpg`. */
+  path: string;
+  /** JPEG bytes. */
+  bytes: Uint8Array;
+  /** sha256 of the JPEG bytes. */
+  sha256: string;
+}
+
+/** Options for {@linkcode generateSamples}. */
+export interface GenerateSamplesOptions {
+  /** The model pack. */
+  pack: ModelPack;
+  /** Identity vectors of the whole dataset (the bank). */
+  identities: Float32Array[];
+  /** Images per identity. */
+  perId: number;
+  /** Dataset seed. */
+  seed: number;
+  /** First identity to render (inclusive); default 0. */
+  start?: number;
+  /** Identity to stop before; default all. */
+  end?: number;
+  /** Images per generator call; default 16. */
+  batchSize?: number;
+  /** JPEG quality; default 90. */
+  quality?: number;
+  /** Cancels between batches. */
+  signal?: AbortSignal;
+}
+
+/** The path of an image in a dataset. */
+export function samplePath(identity: number, image: number): string {
+  return `${String(identity).padStart(6, "0")}/${String(image).padStart(3, "0")}.jpg`;
+}
+
+/** Checks a positive integer argument; `name` is used in the message. */
+export function checkCount(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) {
+    throw new RangeError(`Cannot use ${name} ${value}: current value is not an integer in 1..${max}`);
+  }
+  return value as number;
+}
+
+/**
+ * Renders the images of identities `[start, end)` in order, batched across
+ * identities. Output does not depend on the batch size.
+ *
+ * @example
+ * ```ts
+ * import { generateSamples } from "./dataset.ts";
+ * import { loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(undefined, { device: "wasm" });
+ * const identities = [pack.prior.mean];
+ * const samples = await Array.fromAsync(generateSamples({ pack, identities, perId: 2, seed: 1 }));
+ * console.assert(samples.length === 2 && samples[1].path === "000000/001.jpg");
+ * ```
+ */
+export async function* generateSamples(options: GenerateSamplesOptions): AsyncGenerator<Sample> {
+  const { pack, identities } = options;
+  const perId = checkCount(options.perId, "images per identity", 1000);
+  const seed = checkSeed(options.seed);
+  const batchSize = checkBatchSize(options.batchSize ?? 16);
+  const quality = options.quality ?? 90;
+  const start = options.start ?? 0;
+  const end = options.end ?? identities.length;
+  if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= identities.length)) {
+    throw new RangeError(`Cannot render identities [${start}, ${end}): current bank has ${identities.length}`);
+  }
+  let pending: { identity: number; image: number }[] = [];
+  const flush = async function* (): AsyncGenerator<Sample> {
+    options.signal?.throwIfAborted();
+    const inputs = pending.map(({ identity, image }) => sampleInput(pack, identities, perId, seed, identity, image));
+    const images = await renderBatch(pack, inputs.map((input) => input.vector), inputs.map((input) => input.mask));
+    for (let k = 0; k < pending.length; k++) {
+      const bytes = await encodeJpeg(images[k], quality);
+      const { identity, image } = pending[k];
+      yield {
+        identity,
+        image,
+        sigma: inputs[k].sigma,
+        path: samplePath(identity, image),
+        bytes,
+        sha256: await sha256Hex(bytes),
+      };
+    }
+    pending = [];
+  };
+  for (let identity = start; identity < end; identity++) {
+    for (let image = 0; image < perId; image++) {
+      pending.push({ identity, image });
+      if (pending.length === batchSize) yield* flush();
+    }
+  }
+  if (pending.length > 0) yield* flush();
+}
+
+/** The generator inputs of one dataset image. */
+export interface SampleInput {
+  /** The perturbed identity vector. */
+  vector: Float32Array;
+  /** The token mask. */
+  mask: TokenMask;
+  /** The noise sigma. */
+  sigma: number;
+}
+
+/**
+ * The generator inputs of image `image` of identity `identity` in a dataset of
+ * `perId` images per identity (the sigma depends on `perId`).
+ *
+ * @example
+ * ```ts
+ * import { sampleInput } from "./dataset.ts";
+ * import { loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(undefined, { device: "wasm" });
+ * const input = sampleInput(pack, [pack.prior.mean], 5, 1, 0, 4);
+ * console.assert(input.vector.length === 512 && input.sigma === pack.manifest.sigmas[2]);
+ * ```
+ */
+export function sampleInput(
+  pack: ModelPack,
+  identities: Float32Array[],
+  perId: number,
+  seed: number,
+  identity: number,
+  image: number,
+): SampleInput {
+  checkCount(perId, "images per identity", 1000);
+  checkSeed(seed);
+  if (!Number.isInteger(identity) || identity < 0 || identity >= identities.length) {
+    throw new RangeError(`Cannot render identity ${identity}: current bank has ${identities.length}`);
+  }
+  if (!Number.isInteger(image) || image < 0 || image >= perId) {
+    throw new RangeError(`Cannot render image ${image}: current value is not an integer in 0..${perId - 1}`);
+  }
+  const { sigmas, shares } = pack.manifest;
+  const sigma = sigmaForImage(image, perId, sigmas, shares);
+  const vector = perturbVector(identities[identity], sigma, Random.from(seed, Stream.perturb, identity, image));
+  const mask = drawMask(Random.from(seed, Stream.mask, identity, image), pack.layout);
+  return { vector, mask, sigma };
+}
+
+/**
+ * Renders image `image` of identity `identity` of a dataset to RGB, alone (one
+ * generator call of batch 1). Its JPEG is what `generateSamples` writes for it.
+ *
+ * @example
+ * ```ts
+ * import { renderSample } from "./dataset.ts";
+ * import { loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(undefined, { device: "wasm" });
+ * const face = await renderSample(pack, [pack.prior.mean], 4, 1, 0, 3);
+ * console.assert(face.width === 112 && face.data.length === 112 * 112 * 3);
+ * ```
+ */
+export async function renderSample(
+  pack: ModelPack,
+  identities: Float32Array[],
+  perId: number,
+  seed: number,
+  identity: number,
+  image: number,
+): Promise<RgbImage> {
+  const { vector, mask } = sampleInput(pack, identities, perId, seed, identity, image);
+  const [face] = await renderBatch(pack, [vector], [mask]);
+  return face;
+}

@@ -1,0 +1,304 @@
+import assert from "node:assert/strict";
+import { unzipSync } from "fflate";
+import { generateSamples } from "./dataset.ts";
+import { createHandler, HttpError, VERSION } from "./http.ts";
+import { decodeImage, encodeJpeg } from "./image/codec.ts";
+import { drawMask } from "./mask.ts";
+import { loadPack, type ModelPack } from "./model_pack.ts";
+import { perturbVector, sigmaForImage } from "./perturb.ts";
+import { Random, Stream } from "./random.ts";
+import { renderBatch } from "./render.ts";
+import { sample } from "./sample.ts";
+import { ZipShardStream } from "./shard.ts";
+
+const get = (handler: (request: Request) => Promise<Response>, path: string, init?: RequestInit) =>
+  handler(new Request(`http://x${path}`, init));
+
+async function bytesOf(response: Response): Promise<Uint8Array> {
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function expectError(response: Response, status: number, pattern: RegExp): Promise<void> {
+  assert.equal(response.headers.get("content-type"), "application/json");
+  const body = await response.json();
+  assert.equal(response.status, status, body.error);
+  assert.equal(body.status, status);
+  assert.match(body.error, pattern);
+}
+
+/** The pack, with every generator call counted. */
+function counting(pack: ModelPack): { pack: ModelPack; calls: () => number } {
+  let calls = 0;
+  const wrapped = Object.create(pack) as ModelPack;
+  Object.defineProperty(wrapped, "session", {
+    value: async (role: "generator") => {
+      const session = await pack.session(role);
+      return { run: (feeds: Parameters<typeof session.run>[0]) => (calls++, session.run(feeds)) };
+    },
+  });
+  return { pack: wrapped, calls: () => calls };
+}
+
+/** The shard as the dataset code makes it: generateSamples through ZipShardStream. */
+async function referenceShard(
+  pack: ModelPack,
+  spec: { ids: number; perId: number; seed: number; start: number; end: number },
+): Promise<Uint8Array> {
+  const { vectors } = await sample(spec.ids, {
+    prior: pack.prior,
+    threshold: pack.manifest.separationThreshold,
+    seed: spec.seed,
+  });
+  const samples = generateSamples({ pack, identities: vectors, ...spec });
+  const entries = ReadableStream.from(samples).pipeThrough(
+    new TransformStream({ transform: (s, c) => c.enqueue({ path: s.path, bytes: s.bytes }) }),
+  );
+  return bytesOf(new Response(entries.pipeThrough(new ZipShardStream())));
+}
+
+Deno.test("healthz and info", async () => {
+  await using pack = await loadPack(undefined, { device: "native" });
+  const handler = createHandler({ pack });
+  const health = await get(handler, "/v1/healthz");
+  assert.equal(health.status, 200);
+  assert.deepEqual(await health.json(), { ok: true });
+  const info = await (await get(handler, "/v1/info")).json();
+  assert.deepEqual(info, {
+    pack: {
+      name: "fixture",
+      sha256: pack.sha256,
+      fixture: true,
+      separationThreshold: pack.manifest.separationThreshold,
+      vectorSize: 512,
+      imageSize: 112,
+    },
+    backend: "native",
+    version: VERSION,
+  });
+});
+
+Deno.test("404, 405 and 400 naming the parameter", async () => {
+  await using pack = await loadPack(undefined, { device: "native" });
+  const handler = createHandler({ pack });
+  await expectError(await get(handler, "/v1/nope"), 404, /\/v1\/nope/);
+  await expectError(await get(handler, "/v2/healthz"), 404, /not a route/);
+  const post = await get(handler, "/v1/healthz", { method: "POST" });
+  assert.equal(post.headers.get("allow"), "GET");
+  await expectError(post, 405, /Cannot POST/);
+  await expectError(await get(handler, "/v1/shards/0.zip", { method: "DELETE" }), 405, /DELETE/);
+  const bad: [string, RegExp][] = [
+    ["/v1/shards/0.zip", /parameter ids: current value is missing/],
+    ["/v1/shards/0.zip?ids=0", /parameter ids as "0"/],
+    ["/v1/shards/0.zip?ids=2.5", /parameter ids as "2.5"/],
+    ["/v1/shards/0.zip?ids=10001", /parameter ids as "10001".*1\.\.10000/],
+    ["/v1/shards/0.zip?ids=4&per_id=x", /parameter per_id as "x"/],
+    ["/v1/shards/0.zip?ids=4&per_id=1001", /parameter per_id/],
+    ["/v1/shards/0.zip?ids=4&shard_size=0", /parameter shard_size/],
+    ["/v1/shards/0.zip?ids=4&seed=-1", /parameter seed as "-1"/],
+    ["/v1/shards/0.zip?ids=4&threshold=1.5", /parameter threshold as "1.5"/],
+    ["/v1/shards/0.zip?ids=4&threshold=abc", /parameter threshold/],
+    ["/v1/shards/2.zip?ids=4&shard_size=2", /shard "2": current value is not an integer in 0\.\.1/],
+    ["/v1/shards/x.zip?ids=4", /shard "x"/],
+    ["/v1/shards/0.zip?ids=4&perid=2", /parameter perid/],
+    ["/v1/shards/0.zip?ids=4&ids=5", /parameter ids twice/],
+    ["/v1/render.png?image=0", /parameter identity: current value is missing/],
+    ["/v1/render.png?identity=0", /parameter image: current value is missing/],
+    ["/v1/render.png?identity=10000&image=0", /parameter identity as "10000"/],
+    ["/v1/render.png?identity=0&image=4&per_id=4", /parameter image as "4".*0\.\.3/],
+  ];
+  for (const [path, pattern] of bad) await expectError(await get(handler, path), 400, pattern);
+  assert.throws(() => createHandler({ pack, limits: { maxConcurrent: 0 } }), RangeError);
+  assert.throws(() => new HttpError(200, "fine"), RangeError);
+});
+
+Deno.test("413 when a shard has more images than maxImages", async () => {
+  await using pack = await loadPack(undefined, { device: "native" });
+  const handler = createHandler({ pack, limits: { maxImages: 10 } });
+  await expectError(await get(handler, "/v1/shards/0.zip?ids=4&per_id=4&shard_size=4"), 413, /16 images.*10/);
+  // The last shard is smaller: 1 identity x 4 images fits.
+  const last = await get(handler, "/v1/shards/1.zip?ids=5&per_id=4&shard_size=4");
+  assert.equal(last.status, 200);
+  assert.deepEqual(Object.keys(unzipSync(await bytesOf(last))), [
+    "000004/000.jpg",
+    "000004/001.jpg",
+    "000004/002.jpg",
+    "000004/003.jpg",
+  ]);
+});
+
+Deno.test("a shard is byte for byte the zip of generateSamples; ETag gives 304", async () => {
+  await using pack = await loadPack(undefined, { device: "native" });
+  const handler = createHandler({ pack, batchSize: 4 });
+  const path = "/v1/shards/1.zip?ids=5&per_id=3&shard_size=2&seed=5";
+  const response = await get(handler, path);
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "application/zip");
+  const etag = response.headers.get("etag")!;
+  assert.match(etag, /^"[0-9a-f]{64}"$/);
+  const zip = await bytesOf(response);
+  const expected = await referenceShard(pack, { ids: 5, perId: 3, seed: 5, start: 2, end: 4 });
+  const entries = unzipSync(zip);
+  const expectedEntries = unzipSync(expected);
+  assert.deepEqual(Object.keys(entries), [
+    "000002/000.jpg",
+    "000002/001.jpg",
+    "000002/002.jpg",
+    "000003/000.jpg",
+    "000003/001.jpg",
+    "000003/002.jpg",
+  ]);
+  for (const name of Object.keys(expectedEntries)) assert.deepEqual(entries[name], expectedEntries[name], name);
+  assert.deepEqual(zip, expected);
+
+  const cached = await get(handler, path, { headers: { "if-none-match": `W/"other", ${etag}` } });
+  assert.equal(cached.status, 304);
+  assert.equal(cached.headers.get("etag"), etag);
+  assert.equal(cached.body, null);
+  // Every parameter is in the tag: same dataset, other shard or seed or threshold, other tag.
+  for (
+    const other of [
+      "/v1/shards/0.zip?ids=5&per_id=3&shard_size=2&seed=5",
+      path.replace("seed=5", "seed=6"),
+      `${path}&threshold=0.5`,
+    ]
+  ) {
+    const response = await get(handler, other, { headers: { "if-none-match": etag } });
+    assert.equal(response.status, 200, other);
+    assert.notEqual(response.headers.get("etag"), etag);
+    await response.body!.cancel();
+  }
+  // Default threshold spelled out: same spec, same tag.
+  const spelled = await get(handler, `${path}&threshold=${pack.manifest.separationThreshold}`, {
+    headers: { "if-none-match": etag },
+  });
+  assert.equal(spelled.status, 304);
+});
+
+Deno.test("render.png is image J of identity I: pixels of renderBatch, and the dataset's JPEG", async () => {
+  await using pack = await loadPack(undefined, { device: "native" });
+  const handler = createHandler({ pack });
+  const [seed, identity, image, perId] = [2, 1, 3, 4];
+  const response = await get(
+    handler,
+    `/v1/render.png?seed=${seed}&identity=${identity}&image=${image}&per_id=${perId}`,
+  );
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("content-type"), "image/png");
+  const decoded = await decodeImage(await bytesOf(response));
+
+  const { vectors } = await sample(identity + 1, {
+    prior: pack.prior,
+    threshold: pack.manifest.separationThreshold,
+    seed,
+  });
+  const sigma = sigmaForImage(image, perId, pack.manifest.sigmas, pack.manifest.shares);
+  const vector = perturbVector(vectors[identity], sigma, Random.from(seed, Stream.perturb, identity, image));
+  const mask = drawMask(Random.from(seed, Stream.mask, identity, image), pack.layout);
+  const [expected] = await renderBatch(pack, [vector], [mask]);
+  assert.equal(decoded.width, 112);
+  assert.deepEqual(decoded.data, expected.data);
+
+  // The same image as the dataset's (rendered there in a batch with others): its JPEG is byte-identical.
+  const samples = await Array.fromAsync(
+    generateSamples({ pack, identities: vectors, perId, seed, start: identity, end: identity + 1 }),
+  );
+  assert.deepEqual(await encodeJpeg(decoded, 90), samples[image].bytes);
+
+  const etag = response.headers.get("etag")!;
+  const again = await get(handler, `/v1/render.png?identity=${identity}&image=${image}&per_id=${perId}&seed=${seed}`, {
+    headers: { "if-none-match": etag },
+  });
+  assert.equal(again.status, 304);
+});
+
+Deno.test("429 with retry-after while maxConcurrent shards stream; the slot frees when the body ends", async () => {
+  await using pack = await loadPack(undefined, { device: "native" });
+  const handler = createHandler({ pack, limits: { maxConcurrent: 1 } });
+  const first = await get(handler, "/v1/shards/0.zip?ids=2&per_id=2&shard_size=2");
+  assert.equal(first.status, 200);
+  const busy = await get(handler, "/v1/shards/0.zip?ids=2&per_id=2&shard_size=1");
+  assert.equal(busy.headers.get("retry-after"), "1");
+  await expectError(busy, 429, /1 of 1/);
+  await expectError(await get(handler, "/v1/render.png?identity=0&image=0"), 429, /in flight/);
+  assert.equal((await get(handler, "/v1/healthz")).status, 200);
+  assert.equal(Object.keys(unzipSync(await bytesOf(first))).length, 4);
+  const next = await get(handler, "/v1/render.png?identity=0&image=0");
+  assert.equal(next.status, 200);
+  await next.body!.cancel();
+});
+
+Deno.test("cancelling a shard's body stops rendering and frees the slot", async () => {
+  await using loaded = await loadPack(undefined, { device: "native" });
+  const { pack, calls } = counting(loaded);
+  const handler = createHandler({ pack, limits: { maxConcurrent: 1 }, batchSize: 8 });
+  // 4 identities x 8 images in batches of 8: 4 generator calls when read to the end.
+  const response = await get(handler, "/v1/shards/0.zip?ids=4&per_id=8&shard_size=4&seed=3");
+  const reader = response.body!.getReader();
+  const { value } = await reader.read();
+  assert.ok(value && value.length > 0);
+  await reader.cancel();
+  const atCancel = calls();
+  assert.ok(atCancel >= 1 && atCancel <= 2, `${atCancel} generator calls before cancelling`);
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal(calls(), atCancel, "rendering went on after the cancel");
+  const next = await get(handler, "/v1/healthz");
+  assert.equal(next.status, 200);
+  const slot = await get(handler, "/v1/render.png?identity=0&image=0&per_id=1");
+  assert.equal(slot.status, 200, "the slot was not freed");
+  await slot.body!.cancel();
+});
+
+Deno.test("a client that disconnects from Deno.serve mid-shard stops rendering", async () => {
+  await using loaded = await loadPack(undefined, { device: "native" });
+  const { pack, calls } = counting(loaded);
+  const handler = createHandler({ pack, limits: { maxConcurrent: 1 }, batchSize: 8 });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, handler);
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const abort = new AbortController();
+    const response = await fetch(`${base}/v1/shards/0.zip?ids=4&per_id=8&shard_size=4&seed=4`, {
+      signal: abort.signal,
+    });
+    const reader = response.body!.getReader();
+    await reader.read();
+    abort.abort();
+    await reader.closed.catch(() => {});
+    // The server sees the disconnect, cancels the body and frees the slot; poll for it.
+    let status = 429;
+    for (let tries = 0; tries < 50 && status === 429; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const probe = await fetch(`${base}/v1/render.png?identity=0&image=0&per_id=1&seed=4`);
+      status = probe.status;
+      await probe.body?.cancel();
+    }
+    assert.equal(status, 200, "the slot was not freed after the disconnect");
+    const after = calls();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(calls(), after, "rendering went on after the disconnect");
+    assert.ok(after < 64, `${after} generator calls (a full shard is 64, plus 1 for the probe)`);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("served over loopback with Deno.serve", async () => {
+  await using pack = await loadPack(undefined, { device: "native" });
+  const handler = createHandler({ pack });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, handler);
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    const health = await fetch(`${base}/v1/healthz`);
+    assert.deepEqual(await health.json(), { ok: true });
+    const path = "/v1/shards/0.zip?ids=3&per_id=2&shard_size=2&seed=9";
+    const remote = await fetch(`${base}${path}`);
+    assert.equal(remote.status, 200);
+    assert.equal(remote.headers.get("content-type"), "application/zip");
+    const zip = await bytesOf(remote);
+    assert.deepEqual(zip, await referenceShard(pack, { ids: 3, perId: 2, seed: 9, start: 0, end: 2 }));
+    const missing = await fetch(`${base}/v1/missing`);
+    assert.equal(missing.status, 404);
+    await missing.body?.cancel();
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -1,0 +1,132 @@
+/**
+ * NumPy `.npy` files (format 1.0/2.0), the exchange format for identity banks
+ * and priors: float32 (and float16 on read) arrays, C order.
+ *
+ * @module
+ */
+
+/** A 2-d float32 array read from or written to `.npy`. */
+export interface NpyMatrix {
+  /** Shape `[rows, columns]` (a 1-d array reads as `[1, n]`). */
+  shape: [number, number];
+  /** Row-major values. */
+  data: Float32Array;
+}
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
+
+/**
+ * Encodes a float32 (or float16 with `half`) matrix as `.npy` bytes.
+ *
+ * @example
+ * ```ts
+ * import { decodeNpy, encodeNpy } from "./npy.ts";
+ * const bytes = encodeNpy({ shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) });
+ * console.assert(decodeNpy(bytes).data[5] === 6);
+ * ```
+ */
+export function encodeNpy(matrix: NpyMatrix, options: { half?: boolean } = {}): Uint8Array {
+  const [rows, columns] = matrix.shape;
+  if (matrix.data.length !== rows * columns) {
+    throw new RangeError(
+      `Cannot encode .npy as shape ${rows}x${columns}: current data length is ${matrix.data.length}`,
+    );
+  }
+  const descr = options.half ? "<f2" : "<f4";
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${rows}, ${columns}), }`;
+  // Header (magic + version + length + text + "\n") is padded to a multiple of 64 bytes.
+  const unpadded = 10 + header.length + 1;
+  header += " ".repeat((64 - (unpadded % 64)) % 64) + "\n";
+  const bytesPerValue = options.half ? 2 : 4;
+  const out = new Uint8Array(10 + header.length + matrix.data.length * bytesPerValue);
+  out.set(MAGIC, 0);
+  out[6] = 1;
+  out[7] = 0;
+  new DataView(out.buffer).setUint16(8, header.length, true);
+  out.set(new TextEncoder().encode(header), 10);
+  const view = new DataView(out.buffer, 10 + header.length);
+  for (let i = 0; i < matrix.data.length; i++) {
+    if (options.half) view.setUint16(i * 2, toHalf(matrix.data[i]), true);
+    else view.setFloat32(i * 4, matrix.data[i], true);
+  }
+  return out;
+}
+
+/**
+ * Decodes `.npy` bytes holding a 1-d or 2-d little-endian float32/float16/float64 array.
+ *
+ * @example
+ * ```ts
+ * import { decodeNpy, encodeNpy } from "./npy.ts";
+ * const matrix = decodeNpy(encodeNpy({ shape: [1, 2], data: new Float32Array([0.5, -2]) }, { half: true }));
+ * console.assert(matrix.data[1] === -2);
+ * ```
+ */
+export function decodeNpy(bytes: Uint8Array): NpyMatrix {
+  if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) {
+    throw new TypeError("Cannot read .npy as NumPy data: current bytes do not start with \\x93NUMPY");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const major = bytes[6];
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const headerStart = major === 1 ? 10 : 12;
+  const header = new TextDecoder().decode(bytes.subarray(headerStart, headerStart + headerLength));
+  const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
+  const fortran = /'fortran_order':\s*True/.test(header);
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
+  if (!descr || shapeText === undefined) {
+    throw new TypeError(`Cannot read .npy header: current header is ${JSON.stringify(header.trim())}`);
+  }
+  const dims = shapeText.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+  if (fortran || dims.length < 1 || dims.length > 2) {
+    throw new RangeError(
+      `Cannot read .npy as a C-order 1-d or 2-d array: current shape is (${dims.join(", ")})${
+        fortran ? ", Fortran order" : ""
+      }`,
+    );
+  }
+  const shape: [number, number] = dims.length === 1 ? [1, dims[0]] : [dims[0], dims[1]];
+  const count = shape[0] * shape[1];
+  const size = { "<f4": 4, "<f2": 2, "<f8": 8 }[descr];
+  if (!size) throw new TypeError(`Cannot read .npy as float data: current dtype is ${descr}`);
+  const start = headerStart + headerLength;
+  if (bytes.length - start < count * size) {
+    throw new RangeError(`Cannot read .npy of shape (${dims.join(", ")}): current file is truncated`);
+  }
+  const data = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    const offset = start + i * size;
+    data[i] = size === 4
+      ? view.getFloat32(offset, true)
+      : size === 8
+      ? view.getFloat64(offset, true)
+      : fromHalf(view.getUint16(offset, true));
+  }
+  return { shape, data };
+}
+
+function toHalf(value: number): number {
+  const f32 = new Float32Array([value]);
+  const bits = new Uint32Array(f32.buffer)[0];
+  const sign = (bits >>> 16) & 0x8000;
+  const exponent = ((bits >>> 23) & 0xff) - 127 + 15;
+  let mantissa = bits & 0x7fffff;
+  if (((bits >>> 23) & 0xff) === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
+  if (exponent >= 0x1f) return sign | 0x7c00;
+  if (exponent <= 0) {
+    if (exponent < -10) return sign;
+    mantissa = (mantissa | 0x800000) >>> (1 - exponent);
+    return sign | ((mantissa + 0x1000) >>> 13);
+  }
+  // Round to nearest; a carry into the exponent is the correct result.
+  return (sign | (exponent << 10) | (mantissa >>> 13)) + ((mantissa >>> 12) & 1);
+}
+
+function fromHalf(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exponent = (bits >>> 10) & 0x1f;
+  const mantissa = bits & 0x3ff;
+  if (exponent === 0) return sign * mantissa * 2 ** -24;
+  if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
+  return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
+}

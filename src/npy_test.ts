@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { decodeNpy, encodeNpy } from "./npy.ts";
+
+Deno.test("npy round trip in float32 and float16, header aligned to 64 bytes", () => {
+  const data = Float32Array.from({ length: 6 * 5 }, (_, i) => (i - 10) / 7);
+  const bytes = encodeNpy({ shape: [6, 5], data });
+  const headerLength = new DataView(bytes.buffer).getUint16(8, true);
+  assert.equal((10 + headerLength) % 64, 0);
+  assert.deepEqual(decodeNpy(bytes), { shape: [6, 5], data });
+  const half = decodeNpy(encodeNpy({ shape: [6, 5], data }, { half: true }));
+  half.data.forEach((value, i) => assert.ok(Math.abs(value - data[i]) <= Math.abs(data[i]) * 1e-3 + 1e-4));
+});
+
+Deno.test("npy written by NumPy: a hand-made v1.0 float64 file reads", () => {
+  const header = "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }";
+  const padded = header + " ".repeat(128 - 10 - header.length - 1) + "\n";
+  const bytes = new Uint8Array(10 + padded.length + 24);
+  bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  new DataView(bytes.buffer).setUint16(8, padded.length, true);
+  bytes.set(new TextEncoder().encode(padded), 10);
+  const view = new DataView(bytes.buffer, 10 + padded.length);
+  [1.5, -2, 3.25].forEach((v, i) => view.setFloat64(i * 8, v, true));
+  assert.deepEqual(decodeNpy(bytes), { shape: [1, 3], data: new Float32Array([1.5, -2, 3.25]) });
+});
+
+Deno.test("npy errors name the problem", () => {
+  assert.throws(() => decodeNpy(new Uint8Array(20)), /do not start with/);
+  const truncated = encodeNpy({ shape: [4, 4], data: new Float32Array(16) }).slice(0, 100);
+  assert.throws(() => decodeNpy(truncated), /truncated/);
+  assert.throws(() => encodeNpy({ shape: [2, 2], data: new Float32Array(3) }), /current data length is 3/);
+});

@@ -1,0 +1,82 @@
+import assert from "node:assert/strict";
+import { hasHardwareWebGpu } from "./_backend.ts";
+import type { Backend } from "./_backend.ts";
+import { drawMask, type TokenMask } from "./mask.ts";
+import { loadPack } from "./model_pack.ts";
+import { Random, Stream } from "./random.ts";
+import { generatorOutput, render, toByte } from "./render.ts";
+
+interface Reference {
+  images: { identity: number[]; masked: number[]; kept: number[]; pixels: number[][]; mean: number; std: number }[];
+}
+const reference: Reference = JSON.parse(
+  await Deno.readTextFile(new URL("../models/fixture/reference.json", import.meta.url)),
+);
+const referenceVectors = reference.images.map((image) => Float32Array.from(image.identity));
+const referenceMasks: TokenMask[] = reference.images.map((image) => ({
+  masked: Float32Array.from(image.masked),
+  kept: BigInt64Array.from(image.kept.map(BigInt)),
+  ratio: NaN,
+}));
+
+async function outputOn(device: Backend, vectors: Float32Array[], masks: TokenMask[]): Promise<Float32Array> {
+  await using pack = await loadPack(undefined, { device });
+  assert.equal(pack.backend, device);
+  return await generatorOutput(pack, vectors, masks);
+}
+
+function maxDifference(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]));
+  return worst;
+}
+
+Deno.test("the fixture generator on wasm matches torch (reference.json)", async () => {
+  const output = await outputOn("wasm", referenceVectors, referenceMasks);
+  const plane = 112 * 112;
+  reference.images.forEach((image, n) => {
+    for (const [c, y, x, value] of image.pixels) {
+      assert.ok(
+        Math.abs(output[n * 3 * plane + c * plane + y * 112 + x] - value) < 1e-4,
+        `image ${n} (${c},${y},${x})`,
+      );
+    }
+    const values = output.subarray(n * 3 * plane, (n + 1) * 3 * plane);
+    const mean = values.reduce((a, b) => a + b, 0) / values.length;
+    assert.ok(Math.abs(mean - image.mean) < 1e-4);
+  });
+});
+
+Deno.test("wasm, webgpu and native agree within 1e-3 on the fixture pack", async () => {
+  const vectors = [...referenceVectors, ...referenceVectors.map((v) => v.map((x) => -x))];
+  const masks = [...referenceMasks, ...vectors.slice(2).map((_, i) => drawMask(Random.from(3, Stream.mask, i)))];
+  const wasm = await outputOn("wasm", vectors, masks);
+  const native = await outputOn("native", vectors, masks);
+  // webgpu: a hardware adapter, or Mesa llvmpipe on CPU-only machines (slow, numerically real).
+  const webgpu = await outputOn("webgpu", vectors, masks);
+  const nativeDifference = maxDifference(wasm, native);
+  const webgpuDifference = maxDifference(wasm, webgpu);
+  console.log(
+    `max |wasm - native| ${nativeDifference.toExponential(2)}, |wasm - webgpu| ${webgpuDifference.toExponential(2)}`,
+  );
+  assert.ok(nativeDifference <= 1e-3, `native differs by ${nativeDifference}`);
+  assert.ok(webgpuDifference <= 1e-3, `webgpu differs by ${webgpuDifference}`);
+  console.log(`hardware WebGPU adapter: ${await hasHardwareWebGpu()}`);
+});
+
+Deno.test("render: images independent of batch size, clipped to 8 bits, bad vectors refused", async () => {
+  await using pack = await loadPack(undefined, { device: "native" });
+  const vectors = referenceVectors.concat(referenceVectors, referenceVectors);
+  const one = await render(vectors, { pack, seed: 5, batchSize: 1 });
+  const four = await render(vectors, { pack, seed: 5, batchSize: 4 });
+  assert.equal(one.length, 6);
+  one.forEach((image, i) => assert.deepEqual(image.data, four[i].data));
+  assert.notDeepEqual(one[0].data, one[2].data, "same vector, different masks");
+  assert.equal(toByte(-4), 0);
+  assert.equal(toByte(3.4), 255);
+  assert.equal(toByte(0), 128);
+  await assert.rejects(render([new Float32Array(511)], { pack }), /current length is 511/);
+  await assert.rejects(render([new Float32Array(512).fill(Infinity)], { pack }), /Infinity/);
+  await assert.rejects(render(referenceVectors, { pack, batchSize: 0 }), /batch size 0/);
+});
