@@ -18,29 +18,32 @@ async function readTree(root: string): Promise<Map<string, Uint8Array>> {
   return files;
 }
 
-Deno.test("same seed: byte-identical images, manifest and bank with batch sizes 1, 7 and 32", async () => {
-  await using pack = await loadPack(undefined, { device: "wasm" });
-  const trees: Map<string, Uint8Array>[] = [];
-  for (const batchSize of [1, 7, 32]) {
-    const out = await Deno.makeTempDir();
-    const result = await generateDataset({ pack, out, ids: 3, perId: 6, seed: 11, batchSize });
-    assert.equal(result.images, 18);
-    trees.push(await readTree(out));
-    await Deno.remove(out, { recursive: true });
-  }
-  const [first, ...others] = trees;
-  assert.equal(first.size, 18 + 3); // images, manifest, bank + sidecar
-  assert.ok(first.has("000002/005.jpg") && first.has("manifest.jsonl") && first.has("identities.npy"));
-  for (const other of others) {
-    assert.deepEqual([...other.keys()].sort(), [...first.keys()].sort());
-    for (const [path, bytes] of first) assert.deepEqual(other.get(path), bytes, `${path} differs`);
-  }
-  const rows = new TextDecoder().decode(first.get("manifest.jsonl")).trim().split("\n").map((l) => JSON.parse(l));
-  assert.equal(rows.length, 18);
-  assert.deepEqual(Object.keys(rows[0]), ["identity", "image", "sigma", "file", "sha256"]);
-  // Different images of one identity differ (noise and masks work).
-  assert.notDeepEqual(first.get("000000/000.jpg"), first.get("000000/001.jpg"));
-});
+for (const device of ["wasm", "native"] as const) {
+  Deno.test(`same seed: byte-identical images, manifest and bank with batch sizes 1, 7 and 32 (${device})`, async () => {
+    await using pack = await loadPack(undefined, { device });
+    const trees: Map<string, Uint8Array>[] = [];
+    for (const batchSize of [1, 7, 32]) {
+      const out = await Deno.makeTempDir();
+      const result = await generateDataset({ pack, out, ids: 3, perId: 6, seed: 11, batchSize });
+      assert.equal(result.images, 18);
+      assert.equal(result.backend, device);
+      trees.push(await readTree(out));
+      await Deno.remove(out, { recursive: true });
+    }
+    const [first, ...others] = trees;
+    assert.equal(first.size, 18 + 3); // images, manifest, bank + sidecar
+    assert.ok(first.has("000002/005.jpg") && first.has("manifest.jsonl") && first.has("identities.npy"));
+    for (const other of others) {
+      assert.deepEqual([...other.keys()].sort(), [...first.keys()].sort());
+      for (const [path, bytes] of first) assert.deepEqual(other.get(path), bytes, `${path} differs`);
+    }
+    const rows = new TextDecoder().decode(first.get("manifest.jsonl")).trim().split("\n").map((l) => JSON.parse(l));
+    assert.equal(rows.length, 18);
+    assert.deepEqual(Object.keys(rows[0]), ["identity", "image", "sigma", "file", "sha256"]);
+    // Different images of one identity differ (noise and masks work).
+    assert.notDeepEqual(first.get("000000/000.jpg"), first.get("000000/001.jpg"));
+  });
+}
 
 Deno.test("zip shards: S identities per shard, entries match a folder run, unzip -t accepts them", async () => {
   await using pack = await loadPack(undefined, { device: "wasm" });
