@@ -16,7 +16,7 @@ import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
 import { checkCount } from "./src/dataset.ts";
 import { Vec2FaceError } from "./src/errors.ts";
 import { generateDataset, type GenerateProgress, prepareOutput } from "./src/generate.ts";
-import { decodeImage } from "./src/image/codec.ts";
+import { decodeImage, type RgbImage } from "./src/image/codec.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
 import { checkSeed } from "./src/random.ts";
 import { checkBatchSize } from "./src/render.ts";
@@ -215,16 +215,22 @@ async function commandEmbed(args: string[]): Promise<void> {
   const names: string[] = [];
   const missed: string[] = [];
   const bar = progressBar("embedding");
+  // Align one photo at a time (any size), embed the aligned faces in batches.
+  let aligned: { file: string; image: RgbImage }[] = [];
+  const flush = async () => {
+    const batch = await embed(aligned.map((face) => face.image), { pack });
+    features.push(...batch);
+    names.push(...aligned.map((face) => face.file));
+    aligned = [];
+  };
   for (const [index, file] of files.entries()) {
-    const faces = await alignFaces(await decodeImage(await Deno.readFile(file)), { pack });
+    const faces = await alignFaces(await decodeImage(await Deno.readFile(file)), { pack, maxFaces: 1 });
     if (faces.length === 0) missed.push(file);
-    else {
-      const [feature] = await embed([faces[0].image], { pack });
-      features.push(feature);
-      names.push(file);
-    }
+    else aligned.push({ file, image: faces[0].image });
+    if (aligned.length === 16) await flush();
     bar(index + 1, files.length);
   }
+  if (aligned.length > 0) await flush();
   await Deno.writeFile(values.out, encodeBank(features));
   await Deno.writeTextFile(
     values.out.replace(/\.npy$/, "") + ".json",

@@ -148,3 +148,22 @@ Deno.test("cli bad input: one-line errors, non-zero exit, nothing partial lookin
     await Deno.remove(directory, { recursive: true });
   }
 });
+
+Deno.test("cli embed: photos without a face are listed, not fatal; a missing folder is one line", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const { encodePng } = await import("./src/image/codec.ts");
+    await Deno.mkdir(join(directory, "photos"));
+    const blank = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(180) };
+    await Deno.writeFile(join(directory, "photos", "blank.png"), encodePng(blank));
+    const out = join(directory, "features.npy");
+    const result = await cli("embed", "--align", join(directory, "photos"), "--out", out, "--device", "native");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /wrote 0 features .*1 photos without a face/);
+    const sidecar = JSON.parse(await Deno.readTextFile(join(directory, "features.json")));
+    assert.deepEqual(sidecar.noFace, [join(directory, "photos", "blank.png")]);
+    assertOneLineError(await cli("embed", "--align", join(directory, "nowhere"), "--out", out), /nowhere/);
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
