@@ -35,7 +35,7 @@ export {
   type PackFile,
   type PackManifest,
 } from "./src/model_pack.ts";
-export { sample, type SampleOptions, type SampleProgress, type SampleResult } from "./src/sample.ts";
+export { sample, type SampleEngine, type SampleOptions, type SampleProgress, type SampleResult } from "./src/sample.ts";
 export { perturb, type PerturbOptions, sigmaForImage, VEC2FACE_SHARES, VEC2FACE_SIGMAS } from "./src/perturb.ts";
 export { render, type RenderOptions } from "./src/render.ts";
 export { drawMask, type MaskRatio, type TokenLayout, type TokenMask, VEC2FACE_LAYOUT } from "./src/mask.ts";
