@@ -10,19 +10,16 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { extname, join } from "node:path";
 import { checkDevice, type Device } from "./src/_backend.ts";
 import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
 import { checkCount } from "./src/dataset.ts";
 import { Vec2FaceError } from "./src/errors.ts";
 import { generateDataset, type GenerateProgress, prepareOutput } from "./src/generate.ts";
-import { decodeImage, type RgbImage } from "./src/image/codec.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
 import { checkSeed } from "./src/random.ts";
 import { checkBatchSize } from "./src/render.ts";
 import { sample } from "./src/sample.ts";
-import { alignFaces } from "./src/estimators/align_faces.ts";
-import { embed } from "./src/estimators/embed.ts";
+import { embedPhotos, findImages } from "./src/estimators/embed_photos.ts";
 
 const USAGE = `vec2face: synthetic face-recognition datasets (Vec2Face)
 
@@ -204,47 +201,21 @@ async function commandEmbed(args: string[]): Promise<void> {
   if (!values.align) throw new UsageError("Cannot embed without --align DIR: current value is missing");
   if (!values.out) throw new UsageError("Cannot embed without --out: current value is missing");
   const device = checkDevice(values.device);
-  const files: string[] = [];
-  for await (const entry of walk(values.align)) files.push(entry);
-  files.sort();
+  const files = await findImages(values.align);
   if (files.length === 0) {
     throw new UsageError(`Cannot embed photos in ${values.align}: no .jpg/.jpeg/.png files found`);
   }
   await using pack = await openPack(values.pack, device);
-  const features: Float32Array[] = [];
-  const names: string[] = [];
-  const missed: string[] = [];
-  const bar = progressBar("embedding");
-  // Align one photo at a time (any size), embed the aligned faces in batches.
-  let aligned: { file: string; image: RgbImage }[] = [];
-  const flush = async () => {
-    const batch = await embed(aligned.map((face) => face.image), { pack });
-    features.push(...batch);
-    names.push(...aligned.map((face) => face.file));
-    aligned = [];
-  };
-  for (const [index, file] of files.entries()) {
-    const faces = await alignFaces(await decodeImage(await Deno.readFile(file)), { pack, maxFaces: 1 });
-    if (faces.length === 0) missed.push(file);
-    else aligned.push({ file, image: faces[0].image });
-    if (aligned.length === 16) await flush();
-    bar(index + 1, files.length);
-  }
-  if (aligned.length > 0) await flush();
+  const { features, files: embedded, noFace } = await embedPhotos(files, {
+    pack,
+    onProgress: progressBar("embedding"),
+  });
   await Deno.writeFile(values.out, encodeBank(features));
   await Deno.writeTextFile(
     values.out.replace(/\.npy$/, "") + ".json",
-    JSON.stringify({ packSha256: pack.sha256, files: names, noFace: missed }, null, 2) + "\n",
+    JSON.stringify({ packSha256: pack.sha256, files: embedded, noFace }, null, 2) + "\n",
   );
-  say(`wrote ${features.length} features to ${values.out}; ${missed.length} photos without a face`);
-}
-
-async function* walk(directory: string): AsyncGenerator<string> {
-  for await (const entry of Deno.readDir(directory)) {
-    const path = join(directory, entry.name);
-    if (entry.isDirectory) yield* walk(path);
-    else if ([".jpg", ".jpeg", ".png"].includes(extname(entry.name).toLowerCase())) yield path;
-  }
+  say(`wrote ${features.length} features to ${values.out}; ${noFace.length} photos without a face`);
 }
 
 async function commandModels(args: string[]): Promise<void> {

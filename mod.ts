@@ -55,6 +55,12 @@ export { decodeImage, encodeJpeg, encodePng, type RgbImage } from "./src/image/c
 export { cosineSimilarity } from "./src/vectors.ts";
 export { embed, type EmbedOptions } from "./src/estimators/embed.ts";
 export { type AlignedFace, alignFaces, type AlignFacesOptions } from "./src/estimators/align_faces.ts";
+export {
+  type EmbeddedPhotos,
+  embedPhotos,
+  type EmbedPhotosOptions,
+  findImages,
+} from "./src/estimators/embed_photos.ts";
 export type { DetectOptions } from "./src/estimators/detect.ts";
 export type { BorderMode } from "./src/image/transform.ts";
 export type { Detection, EstimatorRole, FaceBox, Point, SessionProvider } from "./src/estimators/types.ts";

@@ -113,7 +113,7 @@ export function fitPrior(features: Float32Array[], options: FitPriorOptions = {}
     throw new RangeError(`Cannot fit a prior on fewer than 2 features: current count is ${features.length}`);
   }
   if (dim < 1) throw new RangeError("Cannot fit a prior on empty features: current length is 0");
-  const vectors = options.groups === undefined ? features : groupCentres(features, options.groups);
+  const vectors = options.groups === undefined ? features : identityCentres(features, options.groups);
   if (vectors.length < 2) {
     throw new RangeError(`Cannot fit a prior on fewer than 2 groups: current count is ${vectors.length}`);
   }
@@ -152,8 +152,18 @@ export function fitPrior(features: Float32Array[], options: FitPriorOptions = {}
   };
 }
 
-// The average feature of each group, in order of first appearance.
-function groupCentres(features: Float32Array[], groups: readonly number[]): Float32Array[] {
+/**
+ * The average feature of each group (identity centres), in order of first
+ * appearance of the group: what {@linkcode fitPrior} fits on with `groups`.
+ *
+ * @example
+ * ```ts
+ * import { identityCentres } from "./prior.ts";
+ * const centres = identityCentres([new Float32Array([1]), new Float32Array([2]), new Float32Array([9])], [7, 3, 7]);
+ * console.assert(centres[0][0] === 5 && centres[1][0] === 2);
+ * ```
+ */
+export function identityCentres(features: Float32Array[], groups: readonly number[]): Float32Array[] {
   if (!Array.isArray(groups)) {
     throw new TypeError(`Cannot use groups as an array of numbers: current value is ${typeof groups}`);
   }

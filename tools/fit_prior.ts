@@ -21,14 +21,12 @@
 //                  statistics; default 2000. --seed K seeds them; default 0.
 // --pack DIR, --device D, --threads T   as for cli.ts.
 import { parseArgs } from "node:util";
-import { dirname, extname, join } from "node:path";
+import { dirname } from "node:path";
 import { checkDevice } from "../src/_backend.ts";
 import { decodeBank, encodeBank } from "../src/bank.ts";
-import { decodeImage, type RgbImage } from "../src/image/codec.ts";
-import { alignFaces } from "../src/estimators/align_faces.ts";
-import { embed } from "../src/estimators/embed.ts";
+import { embedPhotos, findImages } from "../src/estimators/embed_photos.ts";
 import { DEFAULT_PACK, loadPack } from "../src/model_pack.ts";
-import { drawFromPrior, encodePrior, fitPrior } from "../src/prior.ts";
+import { drawFromPrior, encodePrior, fitPrior, identityCentres } from "../src/prior.ts";
 import { Random } from "../src/random.ts";
 import { norm } from "../src/vectors.ts";
 
@@ -86,45 +84,21 @@ function groupIds(labels: readonly unknown[]): number[] {
   });
 }
 
-async function* walk(directory: string): AsyncGenerator<string> {
-  for await (const entry of Deno.readDir(directory)) {
-    const path = join(directory, entry.name);
-    if (entry.isDirectory) yield* walk(path);
-    else if ([".jpg", ".jpeg", ".png"].includes(extname(entry.name).toLowerCase())) yield path;
-  }
-}
-
 async function embedFolder(directory: string): Promise<{ features: Float32Array[]; files: string[] }> {
-  const paths: string[] = [];
-  for await (const path of walk(directory)) paths.push(path);
-  paths.sort();
+  const paths = await findImages(directory);
   if (paths.length === 0) fail(`Cannot fit a prior on ${directory}: no .jpg/.jpeg/.png files found`);
   const device = checkDevice(values.device);
   const threads = values.threads === undefined ? undefined : positiveInteger(values.threads, "--threads");
   await using pack = await loadPack(values.pack ?? DEFAULT_PACK, { device, threads, onPull: console.error });
   console.error(`embedding ${paths.length} photos with pack "${pack.manifest.name}" on ${pack.backend}`);
-  const features: Float32Array[] = [];
-  const files: string[] = [];
-  const noFace: string[] = [];
-  let pending: { file: string; image: RgbImage }[] = [];
-  // Align one photo at a time (any size), embed the aligned faces in batches.
-  const flush = async () => {
-    features.push(...await embed(pending.map((face) => face.image), { pack }));
-    files.push(...pending.map((face) => face.file));
-    pending = [];
-  };
   const started = performance.now();
-  for (const [index, file] of paths.entries()) {
-    const faces = await alignFaces(await decodeImage(await Deno.readFile(file)), { pack, maxFaces: 1 });
-    if (faces.length === 0) noFace.push(file);
-    else pending.push({ file, image: faces[0].image });
-    if (pending.length === 16) await flush();
-    if ((index + 1) % 1000 === 0) {
-      const rate = (index + 1) / ((performance.now() - started) / 1000);
-      console.error(`  ${index + 1}/${paths.length} photos, ${rate.toFixed(1)}/s`);
-    }
-  }
-  if (pending.length > 0) await flush();
+  const { features, files, noFace } = await embedPhotos(paths, {
+    pack,
+    onProgress: (done, total) => {
+      if (done % 1000 !== 0) return;
+      console.error(`  ${done}/${total} photos, ${(done / ((performance.now() - started) / 1000)).toFixed(1)}/s`);
+    },
+  });
   const seconds = (performance.now() - started) / 1000;
   console.log(
     `photos: ${paths.length}, embedded ${features.length}, skipped ${noFace.length} without a face ` +
@@ -153,18 +127,6 @@ async function readFeatures(): Promise<{ features: Float32Array[]; groups?: numb
     fail(`Cannot use ${values.groups} as groups: current length is ${labels.length} for ${features.length} features`);
   }
   return { features, groups: groupIds(labels) };
-}
-
-// The average of each group, as fitPrior forms them (for the statistics).
-function centresOf(features: Float32Array[], groups: number[]): Float32Array[] {
-  const sums: Float64Array[] = [];
-  const counts: number[] = [];
-  features.forEach((feature, i) => {
-    sums[groups[i]] ??= new Float64Array(feature.length);
-    counts[groups[i]] = (counts[groups[i]] ?? 0) + 1;
-    for (let k = 0; k < feature.length; k++) sums[groups[i]][k] += feature[k];
-  });
-  return sums.map((sum, group) => Float32Array.from(sum, (value) => value / counts[group]));
 }
 
 // Pairwise cosines of the vectors: mean, std, and the share above each threshold.
@@ -230,7 +192,7 @@ const fitSeconds = (performance.now() - fitStarted) / 1000;
 await Deno.writeFile(`${values.out}.tmp`, encodePrior(prior));
 await Deno.rename(`${values.out}.tmp`, values.out);
 
-const centres = groups ? centresOf(features, groups) : undefined;
+const centres = groups ? identityCentres(features, groups) : undefined;
 const fitted = centres ?? features;
 console.log(
   `features: ${features.length} of ${prior.dim} values` + (centres ? `; centres: ${centres.length} groups` : "") +
