@@ -5,10 +5,12 @@
  * deno run -A cli.ts generate --ids 10 --per-id 5 --out out/
  * deno run -A cli.ts models pull
  * deno run -A cli.ts embed --align photos/ --out features.npy
+ * deno run -A cli.ts prior fit --images lfw/ --per-folder --out prior.npy
  * ```
  *
  * @module
  */
+import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { checkDevice, type Device } from "./src/_backend.ts";
 import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
@@ -16,10 +18,12 @@ import { checkCount } from "./src/dataset.ts";
 import { Vec2FaceError } from "./src/errors.ts";
 import { generateDataset, type GenerateProgress, prepareOutput } from "./src/generate.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
+import { encodePrior, fitPrior } from "./src/prior.ts";
+import { groupIds, parseGroups, priorReport } from "./src/prior_fit.ts";
 import { checkSeed } from "./src/random.ts";
 import { checkBatchSize } from "./src/render.ts";
 import { sample } from "./src/sample.ts";
-import { embedPhotos, findImages } from "./src/estimators/embed_photos.ts";
+import { type EmbeddedPhotos, embedPhotos, findImages } from "./src/estimators/embed_photos.ts";
 
 const USAGE = `vec2face: synthetic face-recognition datasets (Vec2Face)
 
@@ -29,6 +33,9 @@ Usage:
                   [--batch-size B] [--overwrite]
   cli.ts sample   --n N --out FILE.npy [--seed K] [--threshold T] [--half] [--pack DIR]
   cli.ts embed    --align DIR --out FILE.npy [--device D] [--pack DIR]
+  cli.ts prior fit (--features FILE.npy [--groups FILE.json] | --images DIR [--per-folder])
+                  --out prior.npy [--pack DIR] [--device D] [--threads T]
+                  [--save-features FILE.npy] [--draws N] [--seed K]
   cli.ts models   pull [--pack DIR]
 
 Devices: auto (default), webgpu, wasm, native.`;
@@ -76,8 +83,8 @@ function say(message: string): void {
   console.error(message);
 }
 
-async function openPack(path: string | undefined, device: Device): Promise<ModelPack> {
-  const pack = await loadPack(path ?? DEFAULT_PACK, { device, onPull: say });
+async function openPack(path: string | undefined, device: Device, threads?: number): Promise<ModelPack> {
+  const pack = await loadPack(path ?? DEFAULT_PACK, { device, threads, onPull: say });
   if (pack.manifest.fixture) say(`note: pack "${pack.manifest.name}" is a test fixture (untrained weights)`);
   return pack;
 }
@@ -117,10 +124,13 @@ async function commandGenerate(args: string[]): Promise<void> {
   if (values.format !== "folder" && values.format !== "zip") {
     throw new UsageError(`Cannot write format ${values.format}: current value is not folder or zip`);
   }
-  const bank = values.bank ? decodeBank(await Deno.readFile(values.bank)) : undefined;
-  await prepareOutput(values.out, values.overwrite);
+  const bankBytes = values.bank === undefined ? undefined : await Deno.readFile(values.bank);
 
+  // Local files only (third-party models are pulled on first use). The bank
+  // is checked against the pack before --overwrite clears the output folder.
   await using pack = await openPack(values.pack, device);
+  const bank = bankBytes && decodeBank(bankBytes, { dim: pack.manifest.vectorSize, name: values.bank });
+  await prepareOutput(values.out, values.overwrite);
   say(`backend: ${pack.backend}`);
   const bars = { sample: progressBar("sampling"), render: progressBar("rendering") };
   const started = performance.now();
@@ -201,21 +211,134 @@ async function commandEmbed(args: string[]): Promise<void> {
   if (!values.align) throw new UsageError("Cannot embed without --align DIR: current value is missing");
   if (!values.out) throw new UsageError("Cannot embed without --out: current value is missing");
   const device = checkDevice(values.device);
-  const files = await findImages(values.align);
-  if (files.length === 0) {
-    throw new UsageError(`Cannot embed photos in ${values.align}: no .jpg/.jpeg/.png files found`);
-  }
+  const files = await findPhotos(values.align);
   await using pack = await openPack(values.pack, device);
-  const { features, files: embedded, noFace } = await embedPhotos(files, {
-    pack,
-    onProgress: progressBar("embedding"),
+  const embedded = await embedPhotos(files, { pack, onProgress: progressBar("embedding") });
+  await saveFeatures(values.out, pack, embedded);
+  say(`wrote ${embedded.features.length} features to ${values.out}; ${embedded.noFace.length} photos without a face`);
+}
+
+/** The photos under a folder; none is a usage error. */
+async function findPhotos(directory: string): Promise<string[]> {
+  const files = await findImages(directory);
+  if (files.length === 0) {
+    throw new UsageError(`Cannot embed photos in ${directory}: no .jpg/.jpeg/.png files found`);
+  }
+  return files;
+}
+
+/** Writes features as `.npy` and their sidecar (pack, files, photos without a face); returns the sidecar's path. */
+async function saveFeatures(path: string, pack: ModelPack, embedded: EmbeddedPhotos): Promise<string> {
+  const sidecar = path.replace(/\.npy$/, "") + ".json";
+  await Deno.writeFile(path, encodeBank(embedded.features));
+  const info = { packSha256: pack.sha256, files: embedded.files, noFace: embedded.noFace };
+  await Deno.writeTextFile(sidecar, JSON.stringify(info, null, 2) + "\n");
+  return sidecar;
+}
+
+async function commandPrior(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      features: { type: "string" },
+      groups: { type: "string" },
+      images: { type: "string" },
+      "per-folder": { type: "boolean", default: false },
+      out: { type: "string" },
+      pack: { type: "string" },
+      device: { type: "string", default: "auto" },
+      threads: { type: "string" },
+      "save-features": { type: "string" },
+      draws: { type: "string", default: "2000" },
+      seed: { type: "string", default: "0" },
+    },
   });
-  await Deno.writeFile(values.out, encodeBank(features));
-  await Deno.writeTextFile(
-    values.out.replace(/\.npy$/, "") + ".json",
-    JSON.stringify({ packSha256: pack.sha256, files: embedded, noFace }, null, 2) + "\n",
+  if (positionals.length !== 1 || positionals[0] !== "fit") {
+    throw new UsageError(`Cannot run prior ${positionals.join(" ")}: current subcommand is not fit`);
+  }
+  if (!values.out) throw new UsageError("Cannot fit a prior without --out: current value is missing");
+  if (!values.features === !values.images) {
+    throw new UsageError(
+      `Cannot fit a prior from exactly one of --features and --images: current value is ${
+        values.features ? "both" : "neither"
+      }`,
+    );
+  }
+  const input = values.features ? "--features" : "--images";
+  if (values.groups && !values.features) {
+    throw new UsageError(`Cannot use --groups without --features: current input is ${input} (use --per-folder)`);
+  }
+  if (values["per-folder"] && !values.images) {
+    throw new UsageError(`Cannot use --per-folder without --images: current input is ${input} (use --groups)`);
+  }
+  if (values["save-features"] && !values.images) {
+    throw new UsageError(`Cannot use --save-features without --images: current input is ${input}`);
+  }
+  const draws = checkCount(integer(values.draws, "--draws"), "draw count (--draws)");
+  if (draws < 2) throw new UsageError(`Cannot use --draws ${draws}: current value is below 2`);
+  const seed = checkSeed(integer(values.seed, "--seed"));
+  const device = checkDevice(values.device);
+  const threads = values.threads === undefined
+    ? undefined
+    : checkCount(integer(values.threads, "--threads"), "thread count (--threads)");
+
+  // Inputs are read and checked before the pack opens and anything runs.
+  const photos = values.images === undefined ? undefined : await findPhotos(values.images);
+  let features: Float32Array[] = [];
+  let groups: number[] | undefined;
+  if (values.features) {
+    features = decodeBank(await Deno.readFile(values.features), { name: values.features });
+    if (values.groups) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(await Deno.readTextFile(values.groups));
+      } catch (error) {
+        if (!(error instanceof SyntaxError)) throw error;
+        throw new TypeError(`Cannot read ${values.groups} as JSON groups: ${error.message}`);
+      }
+      groups = parseGroups(parsed, features.length, values.groups);
+    }
+  }
+  // With --features the pack only gives its separation threshold; nothing runs.
+  await using pack = await openPack(values.pack, photos ? device : "wasm", threads);
+  if (photos) {
+    say(`embedding ${photos.length} photos with pack "${pack.manifest.name}" on ${pack.backend}`);
+    const started = performance.now();
+    const embedded = await embedPhotos(photos, { pack, onProgress: progressBar("embedding") });
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `photos: ${photos.length}, embedded ${embedded.features.length}, skipped ${embedded.noFace.length} without ` +
+        `a face (${seconds.toFixed(0)} s, ${(photos.length / seconds).toFixed(1)} photos/s)`,
+    );
+    if (values["save-features"]) {
+      const sidecar = await saveFeatures(values["save-features"], pack, embedded);
+      console.log(`saved features to ${values["save-features"]} (+ ${sidecar})`);
+    }
+    features = embedded.features;
+    if (values["per-folder"]) groups = groupIds(embedded.files.map((file) => dirname(file)));
+  }
+
+  const fitStarted = performance.now();
+  const prior = fitPrior(features, { groups });
+  const fitSeconds = (performance.now() - fitStarted) / 1000;
+  await Deno.writeFile(`${values.out}.tmp`, encodePrior(prior));
+  await Deno.rename(`${values.out}.tmp`, values.out);
+
+  const fitted = groups ? new Set(groups).size : features.length;
+  console.log(
+    `features: ${features.length} of ${prior.dim} values` + (groups ? `; centres: ${fitted} groups` : "") +
+      `; fitted on ${fitted} vectors in ${fitSeconds.toFixed(2)} s; wrote ${values.out}`,
   );
-  say(`wrote ${features.length} features to ${values.out}; ${noFace.length} photos without a face`);
+  const report = priorReport(prior, {
+    features,
+    groups,
+    draws,
+    seed,
+    separationThreshold: pack.manifest.separationThreshold,
+  });
+  for (const line of report) console.log(line);
 }
 
 async function commandModels(args: string[]): Promise<void> {
@@ -251,6 +374,7 @@ export async function main(args: string[]): Promise<number> {
     generate: commandGenerate,
     sample: commandSample,
     embed: commandEmbed,
+    prior: commandPrior,
     models: commandModels,
   };
   if (!command || command === "--help" || command === "-h" || command === "help") {

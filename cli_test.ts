@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeBank } from "./src/bank.ts";
+import { decodeBank, encodeBank } from "./src/bank.ts";
 import { sha256Hex } from "./src/model_pack.ts";
+import { parsePrior } from "./src/prior.ts";
+import { Random } from "./src/random.ts";
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 const FIXTURE = new URL("./models/fixture/", import.meta.url).pathname;
@@ -132,8 +134,35 @@ Deno.test("cli bad input: one-line errors, non-zero exit, nothing partial lookin
       const bank = join(directory, "short.npy");
       await Deno.writeFile(bank, encodeBank([new Float32Array(511)]));
       const result = await cli(...generate, "--ids", "1", "--per-id", "1", "--bank", bank, "--overwrite");
-      assertOneLineError(result, /bank\[0\] as a 512-d vector: current length is 511/);
+      assertOneLineError(
+        result,
+        /Cannot load bank .*short\.npy as \[count, 512\] vectors: current shape is \[1, 511\]/,
+      );
       await assertNothingComplete(out);
+    });
+    await t.step("a bank of 256-d vectors for a 512-d pack", async () => {
+      const bank = join(directory, "256.npy");
+      await Deno.writeFile(bank, encodeBank([new Float32Array(256), new Float32Array(256)]));
+      const result = await cli(...generate, "--ids", "1", "--per-id", "1", "--bank", bank, "--overwrite");
+      assert.equal(result.code, 2, result.stderr);
+      assertOneLineError(result, /as \[count, 512\] vectors: current shape is \[2, 256\]/);
+      await assertNothingComplete(out);
+    });
+    await t.step("a truncated bank: one line, exit 2, and --overwrite leaves the old folder alone", async () => {
+      const bank = join(directory, "truncated.npy");
+      const bytes = encodeBank([new Float32Array(512), new Float32Array(512)]);
+      await Deno.writeFile(bank, bytes.slice(0, bytes.length - 10));
+      const previous = join(directory, "previous");
+      await Deno.mkdir(previous);
+      await Deno.writeTextFile(join(previous, "keep.txt"), "keep me");
+      const result = await cli(
+        "generate",
+        ...["--ids", "1", "--per-id", "1", "--out", previous, "--device", "wasm", "--bank", bank, "--overwrite"],
+      );
+      assert.equal(result.code, 2, result.stderr);
+      assertOneLineError(result, /Cannot load bank .*truncated\.npy: .*current file is truncated/);
+      await assertNothingComplete(previous);
+      assert.equal(await Deno.readTextFile(join(previous, "keep.txt")), "keep me");
     });
     await t.step("a bank with NaN", async () => {
       const bank = join(directory, "nan.npy");
@@ -141,7 +170,10 @@ Deno.test("cli bad input: one-line errors, non-zero exit, nothing partial lookin
       vector[7] = NaN;
       await Deno.writeFile(bank, encodeBank([vector]));
       const result = await cli(...generate, "--ids", "1", "--per-id", "1", "--bank", bank, "--overwrite");
-      assertOneLineError(result, /bank\[0\] as a vector: current value at 7 is NaN/);
+      assertOneLineError(
+        result,
+        /Cannot load bank .*nan\.npy as finite vectors: current value at row 0, column 7 is NaN/,
+      );
       await assertNothingComplete(out);
     });
   } finally {
@@ -163,6 +195,137 @@ Deno.test("cli embed: photos without a face are listed, not fatal; a missing fol
     const sidecar = JSON.parse(await Deno.readTextFile(join(directory, "features.json")));
     assert.deepEqual(sidecar.noFace, [join(directory, "photos", "blank.png")]);
     assertOneLineError(await cli("embed", "--align", join(directory, "nowhere"), "--out", out), /nowhere/);
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("cli sample --half writes a float16 bank that generate --bank takes", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const bank = join(directory, "bank.npy");
+    const sampled = await cli("sample", "--n", "3", "--out", bank, "--half", "--seed", "4");
+    assert.equal(sampled.code, 0, sampled.stderr);
+    const bytes = await Deno.readFile(bank);
+    const header = new TextDecoder().decode(bytes.subarray(10, 10 + new DataView(bytes.buffer).getUint16(8, true)));
+    assert.match(header, /'descr': '<f2'/);
+    assert.match(header, /'shape': \(3, 512\)/);
+    assert.equal(JSON.parse(await Deno.readTextFile(join(directory, "bank.json"))).count, 3);
+
+    const out = join(directory, "out");
+    const result = await cli(
+      "generate",
+      "--ids",
+      "3",
+      "--per-id",
+      "1",
+      "--out",
+      out,
+      "--bank",
+      bank,
+      "--device",
+      "wasm",
+    );
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal((await Deno.readTextFile(join(out, "manifest.jsonl"))).trim().split("\n").length, 3);
+    // The dataset's bank (float32) holds the float16 bank's values exactly.
+    assert.deepEqual(decodeBank(await Deno.readFile(join(out, "identities.npy"))), decodeBank(bytes));
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("cli prior fit: writes a prior that parses, prints cosine statistics; bad flags exit 2", async (t) => {
+  const directory = await Deno.makeTempDir();
+  try {
+    // 300 features of 12 people: a random centre each, plus noise.
+    const random = Random.from(11);
+    const gaussian = () => Float32Array.from({ length: 512 }, () => random.normal());
+    const centres = Array.from({ length: 12 }, gaussian);
+    const people = Array.from({ length: 300 }, (_, i) => i % 12);
+    const features = people.map((person) => {
+      const noise = gaussian();
+      return centres[person].map((value, k) => value + 0.5 * noise[k]);
+    });
+    const featuresPath = join(directory, "features.npy");
+    await Deno.writeFile(featuresPath, encodeBank(features));
+    const groupsPath = join(directory, "features.json"); // the sidecar of cli.ts embed
+    const files = people.map((person, i) => `/photos/person${person}/${i}.jpg`);
+    await Deno.writeTextFile(groupsPath, JSON.stringify({ files, noFace: [] }));
+    const priorPath = join(directory, "prior.npy");
+    const fit = ["prior", "fit", "--out", priorPath, "--draws", "100"];
+
+    await t.step("with --groups: fitted on the 12 centres", async () => {
+      const result = await cli(...fit, "--features", featuresPath, "--groups", groupsPath);
+      assert.equal(result.code, 0, result.stderr);
+      const prior = parsePrior(await Deno.readFile(priorPath));
+      assert.equal(prior.dim, 512);
+      assert.match(result.stdout, /features: 300 of 512 values; centres: 12 groups; fitted on 12 vectors/);
+      assert.match(result.stdout, /prior draws \(100\): pairwise cosine -?\d\.\d{4} \+- \d\.\d{4}; P\(cos > 0\.3\)/);
+      assert.match(result.stdout, /real centres \(12\): .*P\(cos > 0\.476, pack\) = \d/);
+      assert.ok(!(await Array.fromAsync(Deno.readDir(directory))).some((entry) => entry.name.endsWith(".tmp")));
+    });
+    await t.step("without --groups: fitted on every feature, a random subset compared", async () => {
+      const result = await cli(...fit, "--features", featuresPath, "--seed", "3");
+      assert.equal(result.code, 0, result.stderr);
+      assert.equal(parsePrior(await Deno.readFile(priorPath)).dim, 512);
+      assert.match(result.stdout, /fitted on 300 vectors/);
+      assert.match(result.stdout, /real features \(random subset\) \(100\)/);
+    });
+
+    await t.step("--images: embeds the photos, saves the features; no face at all is one error line", async () => {
+      const { encodePng } = await import("./src/image/codec.ts");
+      await Deno.mkdir(join(directory, "photos", "person0"), { recursive: true });
+      const blank = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 3).fill(180) };
+      await Deno.writeFile(join(directory, "photos", "person0", "blank.png"), encodePng(blank));
+      const saved = join(directory, "saved.npy");
+      const result = await cli(
+        ...["prior", "fit", "--images", join(directory, "photos"), "--per-folder", "--out", join(directory, "p.npy")],
+        ...["--save-features", saved, "--device", "native", "--threads", "1"],
+      );
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stdout, /photos: 1, embedded 0, skipped 1 without a face/);
+      assertOneLineError(result, /Cannot fit a prior on fewer than 2 features: current count is 0/);
+      const sidecar = JSON.parse(await Deno.readTextFile(join(directory, "saved.json")));
+      assert.deepEqual(sidecar.noFace, [join(directory, "photos", "person0", "blank.png")]);
+      assert.deepEqual(decodeBank(await Deno.readFile(saved)), []);
+    });
+
+    const usage = async (args: string[], pattern: RegExp) => {
+      const result = await cli(...args);
+      assert.equal(result.code, 2, result.stderr);
+      assertOneLineError(result, pattern);
+    };
+    await t.step("missing --out", async () => {
+      await usage(
+        ["prior", "fit", "--features", featuresPath],
+        /Cannot fit a prior without --out: current value is missing/,
+      );
+    });
+    await t.step("both --features and --images", async () => {
+      await usage(
+        [...fit, "--features", featuresPath, "--images", directory],
+        /exactly one of --features and --images: current value is both/,
+      );
+    });
+    await t.step("neither --features nor --images", async () => {
+      await usage(fit, /exactly one of --features and --images: current value is neither/);
+    });
+    await t.step("--groups without --features", async () => {
+      await usage([...fit, "--images", directory, "--groups", groupsPath], /Cannot use --groups without --features/);
+    });
+    await t.step("--per-folder with --features", async () => {
+      await usage([...fit, "--features", featuresPath, "--per-folder"], /Cannot use --per-folder without --images/);
+    });
+    await t.step("groups of the wrong length", async () => {
+      const short = join(directory, "short.json");
+      await Deno.writeTextFile(short, JSON.stringify([1, 2, 3]));
+      await usage([...fit, "--features", featuresPath, "--groups", short], /current length is 3 for 300 features/);
+    });
+    await t.step("--draws 1 and an unknown subcommand", async () => {
+      await usage(["prior", "fit", "--out", priorPath, "--features", featuresPath, "--draws", "1"], /--draws 1/);
+      await usage(["prior", "fits", "--out", priorPath], /Cannot run prior fits: current subcommand is not fit/);
+    });
   } finally {
     await Deno.remove(directory, { recursive: true });
   }

@@ -41,7 +41,7 @@ export { render, type RenderOptions } from "./src/render.ts";
 export { drawMask, type MaskRatio, type TokenLayout, type TokenMask, VEC2FACE_LAYOUT } from "./src/mask.ts";
 export { Random, Stream } from "./src/random.ts";
 export { parsePrior, type Prior } from "./src/prior.ts";
-export { type BankInfo, decodeBank, encodeBank } from "./src/bank.ts";
+export { type BankInfo, decodeBank, type DecodeBankOptions, encodeBank } from "./src/bank.ts";
 export { generateSamples, type GenerateSamplesOptions, type Sample, samplePath } from "./src/dataset.ts";
 export {
   type DatasetFormat,

@@ -41,9 +41,69 @@ export function encodeBank(vectors: Float32Array[], options: { half?: boolean } 
   return encodeNpy({ shape: [vectors.length, dim], data }, options);
 }
 
-/** Decodes `.npy` bytes (ours or e.g. the official `center_feature_examples.npy`) into vectors. */
-export function decodeBank(bytes: Uint8Array): Float32Array[] {
-  const { shape: [rows, dim], data } = decodeNpy(bytes);
+/**
+ * Options of {@linkcode decodeBank}.
+ *
+ * @example
+ * ```ts
+ * import { decodeBank, type DecodeBankOptions, encodeBank } from "./bank.ts";
+ * const options: DecodeBankOptions = { dim: 2, name: "identities.npy" };
+ * console.assert(decodeBank(encodeBank([new Float32Array([1, 2])]), options)[0][1] === 2);
+ * ```
+ */
+export interface DecodeBankOptions {
+  /** The vector size expected (e.g. the pack's `vectorSize`); default any. */
+  dim?: number;
+  /** The file's name, for error messages. */
+  name?: string;
+}
+
+/**
+ * Decodes `.npy` bytes (ours, float32 or float16, or external ones such as the
+ * official Vec2Face `center_feature_examples.npy`, float32 or float64
+ * `[count, dim]`) into vectors. Throws a `TypeError` or `RangeError` that
+ * names the file and the problem for bytes that are not `.npy`, a truncated
+ * file, vectors of another size than `dim`, and NaN or infinite values.
+ *
+ * @example
+ * ```ts
+ * import { decodeBank, encodeBank } from "./bank.ts";
+ * const bytes = encodeBank([new Float32Array(256)]);
+ * console.assert(decodeBank(bytes, { dim: 256 }).length === 1);
+ * let message = "";
+ * try {
+ *   decodeBank(bytes, { dim: 512, name: "bank.npy" });
+ * } catch (error) {
+ *   message = (error as Error).message;
+ * }
+ * console.assert(message === "Cannot load bank bank.npy as [count, 512] vectors: current shape is [1, 256]");
+ * ```
+ */
+export function decodeBank(bytes: Uint8Array, options: DecodeBankOptions = {}): Float32Array[] {
+  const label = options.name === undefined ? "bank" : `bank ${options.name}`;
+  let matrix;
+  try {
+    matrix = decodeNpy(bytes);
+  } catch (error) {
+    const message = (error as Error).message;
+    const Class = error instanceof RangeError ? RangeError : TypeError;
+    throw new Class(`Cannot load ${label}: ${message[0].toLowerCase()}${message.slice(1)}`, { cause: error });
+  }
+  const { shape: [rows, dim], data } = matrix;
+  if (options.dim !== undefined && dim !== options.dim) {
+    throw new RangeError(
+      `Cannot load ${label} as [count, ${options.dim}] vectors: current shape is [${rows}, ${dim}]`,
+    );
+  }
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw new RangeError(
+        `Cannot load ${label} as finite vectors: current value at row ${Math.floor(i / dim)}, column ${i % dim} is ${
+          data[i]
+        }`,
+      );
+    }
+  }
   return Array.from({ length: rows }, (_, i) => data.slice(i * dim, (i + 1) * dim));
 }
 

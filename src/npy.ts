@@ -1,6 +1,6 @@
 /**
  * NumPy `.npy` files (format 1.0/2.0), the exchange format for identity banks
- * and priors: float32 (and float16 on read) arrays, C order.
+ * and priors: float32 (float16 and float64 too on read) arrays, C order.
  *
  * @module
  */
@@ -91,7 +91,11 @@ export function decodeNpy(bytes: Uint8Array): NpyMatrix {
   if (!size) throw new TypeError(`Cannot read .npy as float data: current dtype is ${descr}`);
   const start = headerStart + headerLength;
   if (bytes.length - start < count * size) {
-    throw new RangeError(`Cannot read .npy of shape (${dims.join(", ")}): current file is truncated`);
+    throw new RangeError(
+      `Cannot read .npy of shape (${dims.join(", ")}) ${descr}: current file is truncated (${
+        Math.max(0, bytes.length - start)
+      } of ${count * size} data bytes)`,
+    );
   }
   const data = new Float32Array(count);
   for (let i = 0; i < count; i++) {
