@@ -16,7 +16,7 @@ import { checkDevice, type Device } from "./src/_backend.ts";
 import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
 import { checkCount } from "./src/dataset.ts";
 import { Vec2FaceError } from "./src/errors.ts";
-import { generateDataset, type GenerateProgress, prepareOutput } from "./src/generate.ts";
+import { checkFormat, generateDataset, type GenerateProgress, prepareOutput } from "./src/generate.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
 import { encodePrior, fitPrior } from "./src/prior.ts";
 import { groupIds, parseGroups, priorReport } from "./src/prior_fit.ts";
@@ -28,9 +28,9 @@ import { type EmbeddedPhotos, embedPhotos, findImages } from "./src/estimators/e
 const USAGE = `vec2face: synthetic face-recognition datasets (Vec2Face)
 
 Usage:
-  cli.ts generate --ids N --per-id M --out DIR [--format folder|zip] [--shard-size S]
-                  [--seed K] [--threshold T] [--bank FILE.npy] [--device D] [--pack DIR]
-                  [--batch-size B] [--overwrite]
+  cli.ts generate --ids N --per-id M --out DIR [--format folder|zip|webdataset|recordio]
+                  [--shard-size S] [--seed K] [--threshold T] [--bank FILE.npy] [--device D]
+                  [--pack DIR] [--batch-size B] [--overwrite | --resume]
   cli.ts sample   --n N --out FILE.npy [--seed K] [--threshold T] [--half] [--pack DIR]
   cli.ts embed    --align DIR --out FILE.npy [--device D] [--pack DIR]
   cli.ts prior fit (--features FILE.npy [--groups FILE.json] | --images DIR [--per-folder])
@@ -106,6 +106,7 @@ async function commandGenerate(args: string[]): Promise<void> {
       pack: { type: "string" },
       "batch-size": { type: "string", default: "16" },
       overwrite: { type: "boolean", default: false },
+      resume: { type: "boolean", default: false },
     },
   });
   // Check every argument before any slow work (model pull, sampling).
@@ -121,8 +122,9 @@ async function commandGenerate(args: string[]): Promise<void> {
   const batchSize = checkBatchSize(integer(values["batch-size"], "--batch-size"));
   const device = checkDevice(values.device);
   const threshold = float(values.threshold, "--threshold");
-  if (values.format !== "folder" && values.format !== "zip") {
-    throw new UsageError(`Cannot write format ${values.format}: current value is not folder or zip`);
+  const format = checkFormat(values.format);
+  if (values.resume && values.overwrite) {
+    throw new UsageError("Cannot use --resume with --overwrite: current command has both");
   }
   const bankBytes = values.bank === undefined ? undefined : await Deno.readFile(values.bank);
 
@@ -130,7 +132,8 @@ async function commandGenerate(args: string[]): Promise<void> {
   // is checked against the pack before --overwrite clears the output folder.
   await using pack = await openPack(values.pack, device);
   const bank = bankBytes && decodeBank(bankBytes, { dim: pack.manifest.vectorSize, name: values.bank });
-  await prepareOutput(values.out, values.overwrite);
+  // --resume checks the folder itself: it must hold an interrupted run of the same spec.
+  if (!values.resume) await prepareOutput(values.out, values.overwrite);
   say(`backend: ${pack.backend}`);
   const bars = { sample: progressBar("sampling"), render: progressBar("rendering") };
   const started = performance.now();
@@ -140,18 +143,25 @@ async function commandGenerate(args: string[]): Promise<void> {
     ids,
     perId,
     seed,
-    format: values.format,
+    format,
     shardSize,
     batchSize,
     threshold,
     bank,
+    resume: values.resume,
     onProgress: (p: GenerateProgress) => bars[p.stage](p.done, p.total),
   });
   const seconds = (performance.now() - started) / 1000;
+  const rendered = result.images - result.kept;
+  const layout = format === "zip" || format === "webdataset"
+    ? ` in ${result.shards} ${format === "zip" ? "zip" : "tar"} shards`
+    : format === "recordio"
+    ? " as train.rec"
+    : "";
   say(
-    `wrote ${result.images} images of ${ids} identities to ${values.out}` +
-      (result.shards ? ` in ${result.shards} zip shards` : "") +
-      ` (${seconds.toFixed(1)} s, ${(result.images / seconds).toFixed(1)} images/s, backend ${result.backend})`,
+    `wrote ${result.images} images of ${ids} identities to ${values.out}${layout}` +
+      (values.resume ? ` (resumed: ${result.kept} kept, ${rendered} rendered)` : "") +
+      ` (${seconds.toFixed(1)} s, ${(rendered / seconds).toFixed(1)} images/s, backend ${result.backend})`,
   );
 }
 

@@ -7,6 +7,7 @@ import { Random } from "./src/random.ts";
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 const FIXTURE = new URL("./models/fixture/", import.meta.url).pathname;
+const DEFAULT = new URL("./models/vec2face-small/", import.meta.url).pathname;
 
 async function cli(...args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
@@ -53,7 +54,7 @@ Deno.test("cli generate writes N x M JPEGs, the manifest and the bank, and says 
     assert.equal(rows.length, 12);
     const bank = JSON.parse(await Deno.readTextFile(join(out, "identities.json")));
     assert.equal(bank.count, 3);
-    assert.equal(bank.packSha256, await sha256Hex(await Deno.readFile(join(FIXTURE, "manifest.json"))));
+    assert.equal(bank.packSha256, await sha256Hex(await Deno.readFile(join(DEFAULT, "manifest.json"))));
     const jpeg = await Deno.readFile(join(out, "000002", "003.jpg"));
     assert.deepEqual([...jpeg.slice(0, 2)], [0xff, 0xd8]);
     assert.equal(JSON.parse(rows[11]).sha256, await sha256Hex(jpeg));
@@ -328,5 +329,124 @@ Deno.test("cli prior fit: writes a prior that parses, prints cosine statistics; 
     });
   } finally {
     await Deno.remove(directory, { recursive: true });
+  }
+});
+
+async function readTree(root: string): Promise<Map<string, Uint8Array>> {
+  const files = new Map<string, Uint8Array>();
+  const walk = async (directory: string, prefix: string) => {
+    for await (const entry of Deno.readDir(directory)) {
+      const path = join(directory, entry.name);
+      if (entry.isDirectory) await walk(path, `${prefix}${entry.name}/`);
+      else files.set(`${prefix}${entry.name}`, await Deno.readFile(path));
+    }
+  };
+  await walk(root, "");
+  return files;
+}
+
+/** Unit lines in a run's progress journal; -1 before it exists. */
+async function journaledUnits(out: string): Promise<number> {
+  const text = await Deno.readTextFile(join(out, "progress.jsonl")).catch(() => undefined);
+  return text === undefined ? -1 : text.split("\n").filter((line) => line.startsWith('{"unit"')).length;
+}
+
+/** Starts the CLI; it is stopped if it is still running at `deadline` (ms since the epoch). */
+function spawnCli(deadline: number, args: string[]): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", CLI, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(Math.max(1, deadline - Date.now())),
+  }).spawn();
+}
+
+async function cliWithin(deadline: number, args: string[]): Promise<{ code: number; stderr: string }> {
+  const output = await spawnCli(deadline, args).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+// Issue 6 acceptance: kill -9 at three random (seeded) moments, resume each time, and the finished output is
+// byte-identical to an uninterrupted run. The folder case is a 2,000-image run; the other formats are smaller to
+// bound the time (src/generate_resume_test.ts covers every format with damaged files too). Each case has 5 minutes.
+const KILL_CASES = [
+  { format: "folder", ids: 100, perId: 20, units: 100 },
+  { format: "recordio", ids: 30, perId: 10, units: 30 },
+  { format: "zip", ids: 30, perId: 10, units: 8 },
+  { format: "webdataset", ids: 30, perId: 10, units: 8 },
+];
+for (const [k, { format, ids, perId, units }] of KILL_CASES.entries()) {
+  const name = `cli generate --resume after kill -9 at 3 random moments: ${
+    ids * perId
+  } images (${format}) byte-identical`;
+  Deno.test(name, async () => {
+    const directory = await Deno.makeTempDir();
+    const deadline = Date.now() + 300_000;
+    try {
+      const args = (out: string, images = perId) => [
+        ...["generate", "--ids", String(ids), "--per-id", String(images), "--out", out, "--format", format],
+        ...["--shard-size", "4", "--seed", "7", "--pack", FIXTURE, "--device", "native"],
+      ];
+      const reference = join(directory, "reference");
+      const uninterrupted = await cliWithin(deadline, args(reference));
+      assert.equal(uninterrupted.code, 0, uninterrupted.stderr);
+
+      const out = join(directory, "out");
+      const random = Random.from(6, k);
+      // Kill when this many units are journaled, plus 0-150 ms: from start-up to three quarters of the run.
+      const targets = [0, 1, 2].map(() => Math.floor(random.float() * 0.75 * units)).sort((a, b) => a - b);
+      for (const [kill, target] of targets.entries()) {
+        const child = spawnCli(deadline, [...args(out), "--resume"]);
+        let exited = false;
+        child.status.then(() => exited = true);
+        while (!exited && (await journaledUnits(out)) < target) {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        await new Promise((resolve) => setTimeout(resolve, random.int(150)));
+        assert.ok(!exited, `kill ${kill + 1} (at ${target} units) came after the run ended`);
+        child.kill("SIGKILL");
+        const status = await child.output();
+        assert.equal(status.signal, "SIGKILL", new TextDecoder().decode(status.stderr));
+        await assertNothingComplete(out);
+
+        if (kill === 0) {
+          // Another spec than the interrupted run's: one line, nothing touched.
+          const before = await readTree(out);
+          const mixed = await cliWithin(deadline, [...args(out, perId + 1), "--resume"]);
+          assertOneLineError(
+            mixed,
+            new RegExp(`Cannot resume .* with --per-id ${perId + 1}: current run there .*--per-id ${perId}`),
+          );
+          assert.deepEqual(await readTree(out), before);
+        }
+      }
+      const resumed = await cliWithin(deadline, [...args(out), "--resume"]);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.match(resumed.stderr, new RegExp(`wrote ${ids * perId} images .*resumed: \\d+ kept, \\d+ rendered`));
+      const [expected, actual] = [await readTree(reference), await readTree(out)];
+      assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
+      for (const [path, bytes] of expected) assert.deepEqual(actual.get(path), bytes, `${path} differs`);
+    } finally {
+      await Deno.remove(directory, { recursive: true });
+    }
+  });
+}
+
+Deno.test("cli generate: --resume with --overwrite and an unknown --format are usage errors", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    const generate = ["generate", "--ids", "1", "--per-id", "1", "--out", out, "--pack", FIXTURE, "--device", "wasm"];
+    const both = await cli(...generate, "--resume", "--overwrite");
+    assert.equal(both.code, 2);
+    assertOneLineError(both, /Cannot use --resume with --overwrite: current command has both/);
+    const format = await cli(...generate, "--format", "tfrecord");
+    assert.equal(format.code, 2);
+    assertOneLineError(
+      format,
+      /Cannot write format "tfrecord": current value is not one of folder, zip, webdataset, recordio/,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
   }
 });

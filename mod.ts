@@ -44,6 +44,8 @@ export { parsePrior, type Prior } from "./src/prior.ts";
 export { type BankInfo, decodeBank, type DecodeBankOptions, encodeBank } from "./src/bank.ts";
 export { generateSamples, type GenerateSamplesOptions, type Sample, samplePath } from "./src/dataset.ts";
 export {
+  checkFormat,
+  DATASET_FORMATS,
   type DatasetFormat,
   generateDataset,
   type GenerateOptions,
@@ -51,6 +53,25 @@ export {
   type GenerateResult,
 } from "./src/generate.ts";
 export { type ShardEntry, ZipShardStream } from "./src/shard.ts";
+export {
+  tarHeader,
+  TarShardStream,
+  webDatasetEntries,
+  webDatasetKey,
+  type WebDatasetSample,
+} from "./src/webdataset.ts";
+export {
+  frameRecord,
+  headerRecord,
+  identityRecord,
+  imageRecordIndex,
+  IR_HEADER_SIZE,
+  packRecord,
+  propertyText,
+  RECORDIO_MAGIC,
+  type RecordIOEntry,
+  RecordIOStream,
+} from "./src/recordio.ts";
 export { decodeImage, encodeJpeg, encodePng, type RgbImage } from "./src/image/codec.ts";
 export { cosineSimilarity } from "./src/vectors.ts";
 export { embed, type EmbedOptions } from "./src/estimators/embed.ts";

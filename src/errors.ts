@@ -17,6 +17,7 @@ export type Vec2FaceErrorCode =
   | "pull-failed"
   | "sampling-stalled"
   | "output-exists"
+  | "resume-mismatch"
   | "aborted";
 
 /**

@@ -1,0 +1,349 @@
+/**
+ * The progress journal of a dataset run, `progress.jsonl` in the output
+ * folder: what `generate --resume` trusts. Line 1 is the run's spec (created
+ * under a temporary name and renamed, so a journal always has one); then one
+ * line per completed step: the identity bank's sha256, and each unit (an
+ * identity group or a shard) with its manifest rows and sha256. A line is
+ * appended only after the files it describes are complete, so a kill at any
+ * moment leaves at worst a torn last line, which {@linkcode ProgressJournal.open}
+ * drops. A later line for the same unit replaces an earlier one. Memory stays
+ * flat: units are read back from the file by offset.
+ *
+ * @module
+ */
+import { Vec2FaceError } from "./errors.ts";
+
+/**
+ * The journal's file name in an output folder (removed when the run is complete).
+ *
+ * @example
+ * ```ts
+ * import { JOURNAL_NAME } from "./journal.ts";
+ * console.assert(JOURNAL_NAME === "progress.jsonl");
+ * ```
+ */
+export const JOURNAL_NAME = "progress.jsonl";
+
+/**
+ * Everything a run's bytes depend on; a resumed run must match it exactly.
+ *
+ * @example
+ * ```ts
+ * import type { RunSpec } from "./journal.ts";
+ * const spec: RunSpec = {
+ *   version: 1, ids: 10, perId: 5, seed: 0, format: "folder", shardSize: null,
+ *   threshold: 0.4, pack: "ab12", backend: "wasm", bank: "sampled",
+ * };
+ * console.assert(spec.ids * spec.perId === 50);
+ * ```
+ */
+export interface RunSpec {
+  /** Journal format version. */
+  version: 1;
+  /** Number of identities. */
+  ids: number;
+  /** Images per identity. */
+  perId: number;
+  /** Dataset seed. */
+  seed: number;
+  /** Output format. */
+  format: string;
+  /** Identities per shard (`null` for formats without shards). */
+  shardSize: number | null;
+  /** Separation threshold. */
+  threshold: number;
+  /** sha256 of the pack's manifest. */
+  pack: string;
+  /** The backend that renders (another one rounds differently). */
+  backend: string;
+  /** `"sampled"`, or the sha256 of the given bank's first `ids` vectors as `.npy`. */
+  bank: string;
+}
+
+/**
+ * One row of `manifest.jsonl`.
+ *
+ * @example
+ * ```ts
+ * import type { ManifestRow } from "./journal.ts";
+ * const row: ManifestRow = { identity: 0, image: 1, sigma: 0.3, file: "000000/001.jpg", sha256: "00" };
+ * console.assert(row.file.endsWith(".jpg"));
+ * ```
+ */
+export interface ManifestRow {
+  /** Identity index. */
+  identity: number;
+  /** Image index within the identity. */
+  image: number;
+  /** Noise sigma used. */
+  sigma: number;
+  /** Where the image is: a path, or `CONTAINER#MEMBER`. */
+  file: string;
+  /** sha256 of the JPEG bytes. */
+  sha256: string;
+}
+
+/**
+ * A completed unit: its manifest rows and what verifies its files.
+ *
+ * @example
+ * ```ts
+ * import type { UnitRecord } from "./journal.ts";
+ * const shard: UnitRecord = { unit: 2, rows: [], file: "shard-00002.tar", sha256: "00", bytes: 10240 };
+ * console.assert(shard.unit === 2);
+ * ```
+ */
+export interface UnitRecord {
+  /** Unit index (identity for folder and RecordIO runs, shard otherwise). */
+  unit: number;
+  /** Manifest rows of the unit, in order. */
+  rows: ManifestRow[];
+  /** The unit's file (shards). */
+  file?: string;
+  /** sha256 of the unit's file (shards) or byte range (RecordIO). */
+  sha256?: string;
+  /** Start of the unit's byte range in `train.rec` (RecordIO). */
+  offset?: number;
+  /** Size of the unit's file or byte range. */
+  bytes?: number;
+  /** Size of each image record (RecordIO). */
+  sizes?: number[];
+}
+
+/**
+ * The identity bank files' sha256, journaled once they are written.
+ *
+ * @example
+ * ```ts
+ * import type { BankRecord } from "./journal.ts";
+ * const bank: BankRecord = { npy: "00", json: "11" };
+ * console.assert(bank.npy !== bank.json);
+ * ```
+ */
+export interface BankRecord {
+  /** sha256 of `identities.npy`. */
+  npy: string;
+  /** sha256 of `identities.json`. */
+  json: string;
+}
+
+const FLAGS: Record<Exclude<keyof RunSpec, "version">, string> = {
+  ids: "--ids",
+  perId: "--per-id",
+  seed: "--seed",
+  format: "--format",
+  shardSize: "--shard-size",
+  threshold: "--threshold",
+  pack: "--pack",
+  backend: "--device",
+  bank: "--bank",
+};
+
+function describe(key: keyof typeof FLAGS, value: unknown): string {
+  if (key === "pack") return `--pack (manifest sha256 ${String(value).slice(0, 12)})`;
+  if (key === "backend") return `--device ${value}`;
+  if (key === "shardSize" && value === null) return "no shards";
+  if (key === "bank") return value === "sampled" ? "no --bank" : `--bank (sha256 ${String(value).slice(0, 12)})`;
+  return `${FLAGS[key]} ${value}`;
+}
+
+/**
+ * How `wanted` differs from `found`, as CLI options; empty when they match.
+ *
+ * @example
+ * ```ts
+ * import { type RunSpec, specDifferences } from "./journal.ts";
+ * const a: RunSpec = {
+ *   version: 1, ids: 10, perId: 5, seed: 0, format: "folder", shardSize: null,
+ *   threshold: 0.4, pack: "ab12", backend: "wasm", bank: "sampled",
+ * };
+ * const { wanted, found } = specDifferences({ ...a, perId: 6 }, a);
+ * console.assert(wanted[0] === "--per-id 6" && found[0] === "--per-id 5");
+ * ```
+ */
+export function specDifferences(wanted: RunSpec, found: RunSpec): { wanted: string[]; found: string[] } {
+  const result = { wanted: [] as string[], found: [] as string[] };
+  if (wanted.version !== found.version) {
+    result.wanted.push(`journal version ${wanted.version}`);
+    result.found.push(`journal version ${found.version}`);
+  }
+  for (const key of Object.keys(FLAGS) as (keyof typeof FLAGS)[]) {
+    if (wanted[key] !== found[key]) {
+      result.wanted.push(describe(key, wanted[key]));
+      result.found.push(describe(key, found[key]));
+    }
+  }
+  return result;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) written += await file.write(bytes.subarray(written));
+}
+
+async function readExactly(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  const bytes = new Uint8Array(length);
+  for (let read = 0; read < length;) {
+    const n = await file.read(bytes.subarray(read));
+    if (n === null) throw new RangeError(`Cannot read the journal at ${offset}: current file ends at ${offset + read}`);
+    read += n;
+  }
+  return bytes;
+}
+
+/** Complete lines (ending in a newline) of a file, with their offsets. */
+async function* lines(file: Deno.FsFile): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
+  const buffer = new Uint8Array(1 << 16);
+  let pending: Uint8Array[] = [];
+  let offset = 0;
+  for (let n = await file.read(buffer); n !== null; n = await file.read(buffer)) {
+    const chunk = buffer.subarray(0, n);
+    let from = 0;
+    for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, from)) {
+      pending.push(chunk.slice(from, newline));
+      const bytes = pending.length === 1 ? pending[0] : concat(pending);
+      yield { offset, bytes };
+      offset += bytes.length + 1;
+      pending = [];
+      from = newline + 1;
+    }
+    if (from < chunk.length) pending.push(chunk.slice(from));
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+function parseLine(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const value = JSON.parse(decoder.decode(bytes));
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An open progress journal (read and append).
+ *
+ * @example
+ * ```ts
+ * import { ProgressJournal } from "./journal.ts";
+ * const directory = await Deno.makeTempDir();
+ * const spec = {
+ *   version: 1 as const, ids: 1, perId: 1, seed: 0, format: "folder", shardSize: null,
+ *   threshold: 0.4, pack: "ab12", backend: "wasm", bank: "sampled",
+ * };
+ * const journal = await ProgressJournal.create(`${directory}/progress.jsonl`, spec);
+ * await journal.appendUnit({ unit: 0, rows: [] });
+ * journal.close();
+ * const reopened = await ProgressJournal.open(`${directory}/progress.jsonl`);
+ * console.assert(reopened.spec.ids === 1 && (await reopened.unit(0))?.unit === 0);
+ * reopened.close();
+ * await Deno.remove(directory, { recursive: true });
+ * ```
+ */
+export class ProgressJournal {
+  /** The run's spec (line 1). */
+  readonly spec: RunSpec;
+  /** The bank's sha256, once journaled. */
+  bank: BankRecord | undefined;
+  #file: Deno.FsFile;
+  #size: number;
+  #units = new Map<number, [number, number]>();
+
+  private constructor(file: Deno.FsFile, spec: RunSpec, size: number) {
+    this.#file = file;
+    this.spec = spec;
+    this.#size = size;
+  }
+
+  /** Starts a journal at `path` holding only `spec` (written to `path.tmp`, then renamed). */
+  static async create(path: string, spec: RunSpec): Promise<ProgressJournal> {
+    const line = encoder.encode(JSON.stringify({ spec }) + "\n");
+    await Deno.writeFile(`${path}.tmp`, line);
+    await Deno.rename(`${path}.tmp`, path);
+    return new ProgressJournal(await Deno.open(path, { read: true, append: true }), spec, line.length);
+  }
+
+  /**
+   * Opens an existing journal; a torn or unreadable tail is cut off. Throws a
+   * `Vec2FaceError` (`resume-mismatch`) when line 1 is not a run spec.
+   */
+  static async open(path: string): Promise<ProgressJournal> {
+    const file = await Deno.open(path, { read: true, append: true });
+    let journal: ProgressJournal | undefined;
+    try {
+      let end = 0;
+      for await (const { offset, bytes } of lines(file)) {
+        const value = parseLine(bytes);
+        if (!journal) {
+          const spec = value?.spec as RunSpec | undefined;
+          if (typeof spec !== "object" || spec === null) break;
+          journal = new ProgressJournal(file, spec, 0);
+        } else if (typeof value?.unit === "number" && Array.isArray(value.rows)) {
+          journal.#units.set(value.unit, [offset, bytes.length]);
+        } else if (typeof value?.bank === "object" && value.bank !== null) {
+          journal.bank = value.bank as BankRecord;
+        } else {
+          break;
+        }
+        end = offset + bytes.length + 1;
+      }
+      if (!journal) {
+        throw new Vec2FaceError(
+          "resume-mismatch",
+          `Cannot resume from ${path}: current file does not start with a run spec (not a vec2face progress journal)`,
+        );
+      }
+      await file.truncate(end);
+      journal.#size = end;
+      return journal;
+    } catch (error) {
+      file.close();
+      throw error;
+    }
+  }
+
+  /** Journals the identity bank's files. */
+  async appendBank(bank: BankRecord): Promise<void> {
+    await this.#append({ bank });
+    this.bank = bank;
+  }
+
+  /** Journals a completed unit (replacing any earlier line for it). */
+  async appendUnit(record: UnitRecord): Promise<void> {
+    const [offset, length] = await this.#append(record);
+    this.#units.set(record.unit, [offset, length]);
+  }
+
+  /** The last journaled line of unit `unit`, if any. */
+  async unit(unit: number): Promise<UnitRecord | undefined> {
+    const place = this.#units.get(unit);
+    if (!place) return undefined;
+    return JSON.parse(decoder.decode(await readExactly(this.#file, place[0], place[1]))) as UnitRecord;
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.#file.close();
+  }
+
+  async #append(value: unknown): Promise<[number, number]> {
+    const line = encoder.encode(JSON.stringify(value) + "\n");
+    const offset = this.#size;
+    await writeAll(this.#file, line);
+    this.#size += line.length;
+    return [offset, line.length - 1];
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * insightface RecordIO datasets (`train.rec` + `train.idx` + `property`), the
+ * layout arcface_torch's `MXFaceDataset` reads through MXNet's
+ * `MXIndexedRecordIO`:
+ *
+ * - every record is an MXNet RecordIO frame: the magic `0xced7230a`, a word
+ *   `cflag << 29 | length`, the payload, zero padding to 4 bytes (a payload
+ *   that holds the magic at a 4-byte boundary is split there, as dmlc-core's
+ *   writer does, and joined again by readers);
+ * - a payload is an `IRHeader` (`flag` uint32, `label` float32, `id` uint64,
+ *   `id2` uint64, little-endian, Python struct `IfQQ`), then `flag` float32
+ *   labels when `flag > 0`, then the JPEG;
+ * - record 0 (flag 2) holds `[N + 1, N + 1 + C]` for N images and C classes;
+ *   records `1..N` are the images (label = class); records `N + 1 + c` hold
+ *   each class's image range `[first, end)` (as insightface's im2rec tools
+ *   write them);
+ * - `train.idx` has one line `index\toffset` per record; `property` is
+ *   `num_classes,height,width`.
+ *
+ * @module
+ */
+
+/**
+ * The RecordIO magic word, little-endian at the start of every frame.
+ *
+ * @example
+ * ```ts
+ * import { frameRecord, RECORDIO_MAGIC } from "./recordio.ts";
+ * console.assert(new DataView(frameRecord(new Uint8Array(4)).buffer).getUint32(0, true) === RECORDIO_MAGIC);
+ * ```
+ */
+export const RECORDIO_MAGIC = 0xced7230a;
+
+/**
+ * Bytes of a packed `IRHeader` (Python struct `IfQQ`).
+ *
+ * @example
+ * ```ts
+ * import { IR_HEADER_SIZE, packRecord } from "./recordio.ts";
+ * console.assert(packRecord({ label: 1, id: 1 }).length === IR_HEADER_SIZE);
+ * ```
+ */
+export const IR_HEADER_SIZE = 24;
+
+/**
+ * One record: an `IRHeader` and its payload. A number `label` is written in
+ * the header (flag 0); an array of labels goes after the header (flag = its
+ * length), as `mx.recordio.pack` does.
+ *
+ * @example
+ * ```ts
+ * import type { RecordIOEntry } from "./recordio.ts";
+ * const image: RecordIOEntry = { label: 3, id: 7, bytes: new Uint8Array([0xff, 0xd8]) };
+ * const header: RecordIOEntry = { label: [5, 8], id: 0 };
+ * console.assert(image.id === 7 && Array.isArray(header.label));
+ * ```
+ */
+export interface RecordIOEntry {
+  /** A class label, or a label vector (e.g. a `[first, end)` record range). */
+  label: number | number[];
+  /** The record's `id` (insightface: the record index). */
+  id: number;
+  /** The record's `id2`; default 0. */
+  id2?: number;
+  /** Payload after the header (the JPEG); default none. */
+  bytes?: Uint8Array;
+}
+
+function checkId(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`Cannot pack a RecordIO ${what} ${value}: current value is not a non-negative safe integer`);
+  }
+}
+
+/**
+ * Packs a record payload as `mx.recordio.pack` does: the 24-byte `IRHeader`,
+ * then the float32 label vector (if any), then the bytes.
+ *
+ * @example
+ * ```ts
+ * import { packRecord } from "./recordio.ts";
+ * const record = packRecord({ label: 2, id: 5, bytes: new Uint8Array([9]) });
+ * const view = new DataView(record.buffer);
+ * console.assert(record.length === 25 && view.getUint32(0, true) === 0 && view.getFloat32(4, true) === 2);
+ * console.assert(view.getBigUint64(8, true) === 5n && record[24] === 9);
+ * ```
+ */
+export function packRecord(entry: RecordIOEntry): Uint8Array {
+  const labels = Array.isArray(entry.label) ? entry.label : undefined;
+  if (labels ? !labels.every(Number.isFinite) : !Number.isFinite(entry.label)) {
+    const shown = labels ? `[${labels.join(", ")}]` : String(entry.label);
+    throw new RangeError(`Cannot pack a RecordIO label ${shown}: current value is not finite`);
+  }
+  checkId(entry.id, "id");
+  checkId(entry.id2 ?? 0, "id2");
+  const bytes = entry.bytes ?? new Uint8Array(0);
+  if (!(bytes instanceof Uint8Array)) {
+    throw new TypeError(`Cannot pack RecordIO record ${entry.id}: current bytes are not a Uint8Array`);
+  }
+  const extra = labels ? labels.length * 4 : 0;
+  const record = new Uint8Array(IR_HEADER_SIZE + extra + bytes.length);
+  const view = new DataView(record.buffer);
+  view.setUint32(0, labels ? labels.length : 0, true);
+  view.setFloat32(4, labels ? 0 : entry.label as number, true);
+  view.setBigUint64(8, BigInt(entry.id), true);
+  view.setBigUint64(16, BigInt(entry.id2 ?? 0), true);
+  labels?.forEach((label, k) => view.setFloat32(IR_HEADER_SIZE + 4 * k, label, true));
+  record.set(bytes, IR_HEADER_SIZE + extra);
+  return record;
+}
+
+/**
+ * Frames a payload as dmlc-core's `RecordIOWriter::WriteRecord`: magic, the
+ * word `cflag << 29 | length`, the payload and zero padding to 4 bytes. A
+ * payload holding the magic at a 4-byte boundary is cut there into parts with
+ * cflag 1 (first), 2 (middle) and 3 (last), the magic itself left out.
+ *
+ * @example
+ * ```ts
+ * import { frameRecord, RECORDIO_MAGIC } from "./recordio.ts";
+ * const frame = frameRecord(new Uint8Array([1, 2, 3, 4, 5]));
+ * const view = new DataView(frame.buffer);
+ * console.assert(frame.length === 16 && view.getUint32(0, true) === RECORDIO_MAGIC && view.getUint32(4, true) === 5);
+ * ```
+ */
+export function frameRecord(payload: Uint8Array): Uint8Array {
+  if (payload.length >= 2 ** 29) {
+    throw new RangeError(`Cannot frame a RecordIO record of ${payload.length} bytes: current size is over 2^29 - 1`);
+  }
+  const cuts: number[] = [];
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  for (let i = 0; i + 4 <= payload.length; i += 4) {
+    if (view.getUint32(i, true) === RECORDIO_MAGIC) cuts.push(i);
+  }
+  const parts: [number, number, number][] = []; // [cflag, start, end]
+  let start = 0;
+  for (const cut of cuts) {
+    parts.push([parts.length === 0 ? 1 : 2, start, cut]);
+    start = cut + 4;
+  }
+  parts.push([cuts.length > 0 ? 3 : 0, start, payload.length]);
+  const size = parts.reduce((sum, [, from, to]) => sum + 8 + Math.ceil((to - from) / 4) * 4, 0);
+  const frame = new Uint8Array(size);
+  const out = new DataView(frame.buffer);
+  let offset = 0;
+  for (const [cflag, from, to] of parts) {
+    out.setUint32(offset, RECORDIO_MAGIC, true);
+    out.setUint32(offset + 4, ((cflag << 29) | (to - from)) >>> 0, true);
+    frame.set(payload.subarray(from, to), offset + 8);
+    offset += 8 + Math.ceil((to - from) / 4) * 4;
+  }
+  return frame;
+}
+
+/**
+ * A `TransformStream` of {@linkcode RecordIOEntry} to `train.rec` bytes: each
+ * entry becomes exactly one chunk (its framed record), so a writer that adds
+ * up chunk lengths knows every record's offset for `train.idx`.
+ *
+ * @example
+ * ```ts
+ * import { RecordIOStream } from "./recordio.ts";
+ * const entries = ReadableStream.from([{ label: 0, id: 1, bytes: new Uint8Array(10) }]);
+ * const chunks = await Array.fromAsync(entries.pipeThrough(new RecordIOStream()));
+ * console.assert(chunks.length === 1 && chunks[0].length === 8 + 36); // frame header + 24 + 10, padded to 36
+ * ```
+ */
+export class RecordIOStream extends TransformStream<RecordIOEntry, Uint8Array> {
+  /** Creates a RecordIO stream. */
+  constructor() {
+    super({
+      transform(entry, controller) {
+        if (typeof entry !== "object" || entry === null) {
+          throw new TypeError(`Cannot write a RecordIO record as ${entry}: current value is not {label, id, bytes}`);
+        }
+        controller.enqueue(frameRecord(packRecord(entry)));
+      },
+    });
+  }
+}
+
+/**
+ * The record index of image `image` of identity `identity` in a RecordIO
+ * dataset of `perId` images per identity: `1 + identity * perId + image`.
+ *
+ * @example
+ * ```ts
+ * import { imageRecordIndex } from "./recordio.ts";
+ * console.assert(imageRecordIndex(0, 0, 20) === 1 && imageRecordIndex(2, 5, 20) === 46);
+ * ```
+ */
+export function imageRecordIndex(identity: number, image: number, perId: number): number {
+  return 1 + identity * perId + image;
+}
+
+/**
+ * Record 0 of a dataset of `ids x perId` images: flag 2, label
+ * `[N + 1, N + 1 + ids]` (the range of the identity records), id 0.
+ *
+ * @example
+ * ```ts
+ * import { headerRecord } from "./recordio.ts";
+ * console.assert(JSON.stringify(headerRecord(3, 2)) === '{"label":[7,10],"id":0}');
+ * ```
+ */
+export function headerRecord(ids: number, perId: number): RecordIOEntry {
+  const images = ids * perId;
+  return { label: [images + 1, images + 1 + ids], id: 0 };
+}
+
+/**
+ * The identity record of `identity`: index `N + 1 + identity`, flag 2, label
+ * its images' record range `[first, end)`.
+ *
+ * @example
+ * ```ts
+ * import { identityRecord } from "./recordio.ts";
+ * console.assert(JSON.stringify(identityRecord(1, 3, 2)) === '{"label":[3,5],"id":8}');
+ * ```
+ */
+export function identityRecord(identity: number, ids: number, perId: number): RecordIOEntry {
+  const first = imageRecordIndex(identity, 0, perId);
+  return { label: [first, first + perId], id: ids * perId + 1 + identity };
+}
+
+/**
+ * The `property` file's text: `num_classes,height,width` and a newline.
+ *
+ * @example
+ * ```ts
+ * import { propertyText } from "./recordio.ts";
+ * console.assert(propertyText(100, 112, 112) === "100,112,112\n");
+ * ```
+ */
+export function propertyText(classes: number, height: number, width: number): string {
+  return `${classes},${height},${width}\n`;
+}
