@@ -28,6 +28,7 @@ export { Vec2FaceError, type Vec2FaceErrorCode } from "./src/errors.ts";
 export {
   DEFAULT_PACK,
   type FileRole,
+  FIXTURE_PACK,
   loadPack,
   type LoadPackOptions,
   ModelPack,

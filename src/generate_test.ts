@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { generateDataset } from "./generate.ts";
-import { loadPack } from "./model_pack.ts";
+import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
 import { Vec2FaceError } from "./errors.ts";
 
 async function readTree(root: string): Promise<Map<string, Uint8Array>> {
@@ -20,7 +20,7 @@ async function readTree(root: string): Promise<Map<string, Uint8Array>> {
 
 for (const device of ["wasm", "native"] as const) {
   Deno.test(`same seed: byte-identical images, manifest and bank with batch sizes 1, 7 and 32 (${device})`, async () => {
-    await using pack = await loadPack(undefined, { device });
+    await using pack = await loadPack(FIXTURE_PACK, { device });
     const trees: Map<string, Uint8Array>[] = [];
     for (const batchSize of [1, 7, 32]) {
       const out = await Deno.makeTempDir();
@@ -46,7 +46,7 @@ for (const device of ["wasm", "native"] as const) {
 }
 
 Deno.test("zip shards: S identities per shard, entries match a folder run, unzip -t accepts them", async () => {
-  await using pack = await loadPack(undefined, { device: "wasm" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
   const zipOut = await Deno.makeTempDir();
   const folderOut = await Deno.makeTempDir();
   try {
@@ -71,7 +71,7 @@ Deno.test("zip shards: S identities per shard, entries match a folder run, unzip
 });
 
 Deno.test("output checks: a file, a non-empty folder, bad counts; nothing looks complete after a failure", async () => {
-  await using pack = await loadPack(undefined, { device: "wasm" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
   const directory = await Deno.makeTempDir();
   try {
     const file = join(directory, "a-file");

@@ -4,7 +4,7 @@ import { generateSamples } from "./dataset.ts";
 import { createHandler, HttpError, VERSION } from "./http.ts";
 import { decodeImage, encodeJpeg } from "./image/codec.ts";
 import { drawMask } from "./mask.ts";
-import { loadPack, type ModelPack } from "./model_pack.ts";
+import { FIXTURE_PACK, loadPack, type ModelPack } from "./model_pack.ts";
 import { perturbVector, sigmaForImage } from "./perturb.ts";
 import { Random, Stream } from "./random.ts";
 import { renderBatch } from "./render.ts";
@@ -57,7 +57,7 @@ async function referenceShard(
 }
 
 Deno.test("healthz and info", async () => {
-  await using pack = await loadPack(undefined, { device: "native" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const handler = createHandler({ pack });
   const health = await get(handler, "/v1/healthz");
   assert.equal(health.status, 200);
@@ -78,7 +78,7 @@ Deno.test("healthz and info", async () => {
 });
 
 Deno.test("404, 405 and 400 naming the parameter", async () => {
-  await using pack = await loadPack(undefined, { device: "native" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const handler = createHandler({ pack });
   await expectError(await get(handler, "/v1/nope"), 404, /\/v1\/nope/);
   await expectError(await get(handler, "/v2/healthz"), 404, /not a route/);
@@ -112,7 +112,7 @@ Deno.test("404, 405 and 400 naming the parameter", async () => {
 });
 
 Deno.test("413 when a shard has more images than maxImages", async () => {
-  await using pack = await loadPack(undefined, { device: "native" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const handler = createHandler({ pack, limits: { maxImages: 10 } });
   await expectError(await get(handler, "/v1/shards/0.zip?ids=4&per_id=4&shard_size=4"), 413, /16 images.*10/);
   // The last shard is smaller: 1 identity x 4 images fits.
@@ -127,7 +127,7 @@ Deno.test("413 when a shard has more images than maxImages", async () => {
 });
 
 Deno.test("a shard is byte for byte the zip of generateSamples; ETag gives 304", async () => {
-  await using pack = await loadPack(undefined, { device: "native" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const handler = createHandler({ pack, batchSize: 4 });
   const path = "/v1/shards/1.zip?ids=5&per_id=3&shard_size=2&seed=5";
   const response = await get(handler, path);
@@ -175,7 +175,7 @@ Deno.test("a shard is byte for byte the zip of generateSamples; ETag gives 304",
 });
 
 Deno.test("render.png is image J of identity I: pixels of renderBatch, and the dataset's JPEG", async () => {
-  await using pack = await loadPack(undefined, { device: "native" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const handler = createHandler({ pack });
   const [seed, identity, image, perId] = [2, 1, 3, 4];
   const response = await get(
@@ -212,7 +212,7 @@ Deno.test("render.png is image J of identity I: pixels of renderBatch, and the d
 });
 
 Deno.test("429 with retry-after while maxConcurrent shards stream; the slot frees when the body ends", async () => {
-  await using pack = await loadPack(undefined, { device: "native" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const handler = createHandler({ pack, limits: { maxConcurrent: 1 } });
   const first = await get(handler, "/v1/shards/0.zip?ids=2&per_id=2&shard_size=2");
   assert.equal(first.status, 200);
@@ -228,7 +228,7 @@ Deno.test("429 with retry-after while maxConcurrent shards stream; the slot free
 });
 
 Deno.test("cancelling a shard's body stops rendering and frees the slot", async () => {
-  await using loaded = await loadPack(undefined, { device: "native" });
+  await using loaded = await loadPack(FIXTURE_PACK, { device: "native" });
   const { pack, calls } = counting(loaded);
   const handler = createHandler({ pack, limits: { maxConcurrent: 1 }, batchSize: 8 });
   // 4 identities x 8 images in batches of 8: 4 generator calls when read to the end.
@@ -249,7 +249,7 @@ Deno.test("cancelling a shard's body stops rendering and frees the slot", async 
 });
 
 Deno.test("a client that disconnects from Deno.serve mid-shard stops rendering", async () => {
-  await using loaded = await loadPack(undefined, { device: "native" });
+  await using loaded = await loadPack(FIXTURE_PACK, { device: "native" });
   const { pack, calls } = counting(loaded);
   const handler = createHandler({ pack, limits: { maxConcurrent: 1 }, batchSize: 8 });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, handler);
@@ -282,7 +282,7 @@ Deno.test("a client that disconnects from Deno.serve mid-shard stops rendering",
 });
 
 Deno.test("served over loopback with Deno.serve", async () => {
-  await using pack = await loadPack(undefined, { device: "native" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const handler = createHandler({ pack });
   const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, handler);
   try {

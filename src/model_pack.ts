@@ -94,6 +94,20 @@ export interface LoadPackOptions {
 /** The bundled default pack's folder. */
 export const DEFAULT_PACK: string = new URL("../models/fixture/", import.meta.url).href;
 
+/**
+ * The bundled test fixture's folder: a tiny generator with random weights
+ * (its images are not faces) and a synthetic prior, for fast tests of code
+ * that only needs the model contract.
+ *
+ * @example
+ * ```ts
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * console.assert(pack.manifest.fixture === true);
+ * ```
+ */
+export const FIXTURE_PACK: string = new URL("../models/fixture/", import.meta.url).href;
+
 /** The cache folder: `$VEC2FACE_CACHE`, else `~/.cache/vec2face`. */
 export function cacheDir(): string {
   return Deno.env.get("VEC2FACE_CACHE") ?? join(homedir(), ".cache", "vec2face");

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Vec2FaceError } from "./errors.ts";
-import { DEFAULT_PACK, loadPack } from "./model_pack.ts";
+import { DEFAULT_PACK, FIXTURE_PACK, loadPack } from "./model_pack.ts";
 
 Deno.test("the default pack loads, is labelled a fixture, and identifies itself by manifest sha256", async () => {
   await using pack = await loadPack(DEFAULT_PACK, { device: "wasm", pull: false });
@@ -16,7 +16,7 @@ Deno.test("the default pack loads, is labelled a fixture, and identifies itself 
 Deno.test("a third-party file not in the cache: model-missing naming the file and its hash", async () => {
   const cache = await Deno.makeTempDir();
   try {
-    await using pack = await loadPack(undefined, { device: "wasm", pull: false, cacheDir: cache });
+    await using pack = await loadPack(FIXTURE_PACK, { device: "wasm", pull: false, cacheDir: cache });
     const error = await pack.session("identity").catch((e) => e);
     assert.ok(error instanceof Vec2FaceError, String(error));
     assert.equal(error.code, "model-missing");
@@ -30,7 +30,7 @@ Deno.test("a third-party file not in the cache: model-missing naming the file an
 Deno.test("a corrupt cached file: model-corrupt naming the file and the expected hash", async () => {
   const cache = await Deno.makeTempDir();
   try {
-    await using pack = await loadPack(undefined, { device: "wasm", pull: false, cacheDir: cache });
+    await using pack = await loadPack(FIXTURE_PACK, { device: "wasm", pull: false, cacheDir: cache });
     const expected = pack.manifest.files.identity!.sha256;
     await Deno.mkdir(join(cache, "sha256"));
     await Deno.writeTextFile(join(cache, "sha256", `${expected}.onnx`), "truncated");
@@ -62,5 +62,5 @@ Deno.test("an invalid manifest is refused with what is wrong", async () => {
 });
 
 Deno.test("an unavailable device is a domain error, an unknown one a RangeError", async () => {
-  await assert.rejects(loadPack(undefined, { device: "gpu" as "wasm" }), RangeError);
+  await assert.rejects(loadPack(FIXTURE_PACK, { device: "gpu" as "wasm" }), RangeError);
 });

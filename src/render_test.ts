@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { hasHardwareWebGpu } from "./_backend.ts";
 import type { Backend } from "./_backend.ts";
 import { drawMask, type TokenMask } from "./mask.ts";
-import { loadPack } from "./model_pack.ts";
+import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
 import { Random, Stream } from "./random.ts";
 import { generatorOutput, render, toByte } from "./render.ts";
 
@@ -20,7 +20,7 @@ const referenceMasks: TokenMask[] = reference.images.map((image) => ({
 }));
 
 async function outputOn(device: Backend, vectors: Float32Array[], masks: TokenMask[]): Promise<Float32Array> {
-  await using pack = await loadPack(undefined, { device });
+  await using pack = await loadPack(FIXTURE_PACK, { device });
   assert.equal(pack.backend, device);
   return await generatorOutput(pack, vectors, masks);
 }
@@ -32,21 +32,36 @@ function maxDifference(a: Float32Array, b: Float32Array): number {
   return worst;
 }
 
-Deno.test("the fixture generator on wasm matches torch (reference.json)", async () => {
-  const output = await outputOn("wasm", referenceVectors, referenceMasks);
-  const plane = 112 * 112;
-  reference.images.forEach((image, n) => {
-    for (const [c, y, x, value] of image.pixels) {
-      assert.ok(
-        Math.abs(output[n * 3 * plane + c * plane + y * 112 + x] - value) < 1e-4,
-        `image ${n} (${c},${y},${x})`,
-      );
+// Every bundled generator against the torch outputs written when it was
+// exported (training/export_onnx.py): the fixture within 1e-4, the trained
+// pack within the issue's 1e-3 (a deeper network accumulates more rounding).
+for (const [name, tolerance] of [["fixture", 1e-4]] as const) {
+  Deno.test(`the ${name} generator on wasm and native matches torch (reference.json)`, async () => {
+    const folder = new URL(`../models/${name}/`, import.meta.url);
+    const expected: Reference = JSON.parse(await Deno.readTextFile(new URL("reference.json", folder)));
+    const vectors = expected.images.map((image) => Float32Array.from(image.identity));
+    const masks: TokenMask[] = expected.images.map((image) => ({
+      masked: Float32Array.from(image.masked),
+      kept: BigInt64Array.from(image.kept.map(BigInt)),
+      ratio: NaN,
+    }));
+    const plane = 3 * 112 * 112;
+    for (const device of ["wasm", "native"] as const) {
+      await using pack = await loadPack(folder.href, { device });
+      const output = await generatorOutput(pack, vectors, masks);
+      let worst = 0;
+      expected.images.forEach((image, n) => {
+        for (const [c, y, x, value] of image.pixels) {
+          worst = Math.max(worst, Math.abs(output[n * plane + c * 112 * 112 + y * 112 + x] - value));
+        }
+        const values = output.subarray(n * plane, (n + 1) * plane);
+        worst = Math.max(worst, Math.abs(values.reduce((a, b) => a + b, 0) / plane - image.mean));
+      });
+      console.log(`${name} on ${device}: max |onnxruntime - torch| ${worst.toExponential(2)}`);
+      assert.ok(worst <= tolerance, `${name} on ${device} differs from torch by ${worst}`);
     }
-    const values = output.subarray(n * 3 * plane, (n + 1) * 3 * plane);
-    const mean = values.reduce((a, b) => a + b, 0) / values.length;
-    assert.ok(Math.abs(mean - image.mean) < 1e-4);
   });
-});
+}
 
 Deno.test("wasm, webgpu and native agree within 1e-3 on the fixture pack", async () => {
   const vectors = [...referenceVectors, ...referenceVectors.map((v) => v.map((x) => -x))];
@@ -66,7 +81,7 @@ Deno.test("wasm, webgpu and native agree within 1e-3 on the fixture pack", async
 });
 
 Deno.test("render: images independent of batch size, clipped to 8 bits, bad vectors refused", async () => {
-  await using pack = await loadPack(undefined, { device: "native" });
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const vectors = referenceVectors.concat(referenceVectors, referenceVectors);
   const one = await render(vectors, { pack, seed: 5, batchSize: 1 });
   const four = await render(vectors, { pack, seed: 5, batchSize: 4 });

@@ -26,12 +26,8 @@ Deterministic: running it twice gives byte-identical files.
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import os
 import sys
-import warnings
 
 import numpy as np
 import torch
@@ -39,13 +35,13 @@ import torch.nn as nn
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from vec2face import IDENTITY_DIM, NUM_KEPT, NUM_POSITIONS, build  # noqa: E402
+from export_onnx import export_onnx, make_masks, reference, sha256, write_json  # noqa: E402
+from vec2face import IDENTITY_DIM, NUM_POSITIONS, build  # noqa: E402
 
 OUT_DIR = os.path.join(HERE, "..", "models", "fixture")
 MAX_ONNX_BYTES = 2 * 1024 * 1024
 PRIOR_MEAN_NORM = 0.5
 PRIOR_TARGET_NORM = 3.5
-NUM_DROPPED = NUM_POSITIONS - 1 - (NUM_KEPT - 1)  # 5
 
 
 # ---------------------------------------------------------------- prior
@@ -85,19 +81,6 @@ def sample_prior(prior: np.ndarray, n: int, seed: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- masks
-
-
-def make_masks(rng: np.random.Generator, num_masked: int):
-    """Dropped tokens are a subset of the masked ones (as in Vec2Face sampling)."""
-    assert num_masked >= NUM_DROPPED
-    order = rng.permutation(np.arange(1, NUM_POSITIONS))
-    masked_pos = np.sort(order[:num_masked])
-    dropped = np.sort(order[:NUM_DROPPED])
-    masked = np.zeros(NUM_POSITIONS, dtype=np.float32)
-    masked[masked_pos] = 1.0
-    kept = np.array([i for i in range(NUM_POSITIONS) if i not in set(dropped)], dtype=np.int64)
-    assert kept.shape == (NUM_KEPT,) and kept[0] == 0
-    return masked, kept
 
 
 # ---------------------------------------------------------------- model
@@ -170,54 +153,6 @@ def reference_forward(model, identity, masked, kept):
     return model.im_decoder(z)
 
 
-def export_onnx(model, args) -> bytes:
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        # int(x.shape[1]) in Attention is a constant by design (static length)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        warnings.filterwarnings("ignore", message="The shape inference of prim::Constant")
-        torch.onnx.export(
-            model,
-            args,
-            buf,
-            input_names=["identity", "masked", "kept"],
-            output_names=["image"],
-            dynamic_axes={
-                "identity": {0: "batch"},
-                "masked": {0: "batch"},
-                "kept": {0: "batch"},
-                "image": {0: "batch"},
-            },
-            opset_version=17,
-            do_constant_folding=True,
-            export_params=True,
-        )
-    data = buf.getvalue()
-    try:
-        import onnx
-
-        m = onnx.load_from_string(data)
-        onnx.checker.check_model(m)
-        # drop the host-dependent doc strings, if any, for reproducible bytes
-        m.doc_string = ""
-        for n in m.graph.node:
-            n.doc_string = ""
-        # Resize hides the static spatial size from torch's shape inference
-        out = m.graph.output[0].type.tensor_type.shape.dim
-        for dim, val in zip(out[1:], (3, 112, 112)):
-            dim.Clear()
-            dim.dim_value = val
-        onnx.checker.check_model(m)
-        data = m.SerializeToString()
-    except ImportError:
-        print("onnx not installed: skipping checker", file=sys.stderr)
-    return data
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
 def main():
     out_dir = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else OUT_DIR)
     os.makedirs(out_dir, exist_ok=True)
@@ -283,42 +218,12 @@ def main():
         pass
 
     # ---- reference.json
-    ident = sample_prior(prior, 2, 2024)
-    ident = np.round(ident.astype(np.float64), 6).astype(np.float32)  # exact in JSON
-    ma, ka = make_masks(np.random.default_rng(5), 5)
-    mb, kb = make_masks(np.random.default_rng(6), 10)
-    masked = np.stack([ma, mb])
-    kept = np.stack([ka, kb])
-    with torch.no_grad():
-        img = model(torch.from_numpy(ident), torch.from_numpy(masked),
-                    torch.from_numpy(kept)).numpy()
-    prng = np.random.default_rng(8)
-    pix = [(int(c), int(yy), int(xx)) for c, yy, xx in zip(
-        prng.integers(0, 3, 16), prng.integers(0, 112, 16), prng.integers(0, 112, 16))]
-    pix[0], pix[1] = (0, 0, 0), (2, 111, 111)
-    images = []
-    for i in range(2):
-        images.append({
-            "identity": [float(f"{v:.6f}") for v in ident[i].tolist()],
-            "masked": [int(v) for v in masked[i].tolist()],
-            "kept": [int(v) for v in kept[i].tolist()],
-            "num_masked": int(masked[i].sum()),
-            "pixels": [[c, yy, xx, round(float(img[i, c, yy, xx]), 7)] for c, yy, xx in pix],
-            "mean": round(float(img[i].astype(np.float64).mean()), 7),
-            "std": round(float(img[i].astype(np.float64).std()), 7),
-        })
-    ref = {
-        "about": "torch outputs of models/fixture/generator.onnx (config tiny); "
-                 "pixels are [c, y, x, value] of image[c, y, x]; std is the population std "
-                 "over all 3*112*112 values; made by training/make_fixture_pack.py",
-        "generator_sha256": sha256(data),
-        "shape": [3, 112, 112],
-        "images": images,
-    }
+    ref = reference(model, data, prior,
+                    "torch outputs of models/fixture/generator.onnx (config tiny); "
+                    "pixels are [c, y, x, value] of image[c, y, x]; std is the population std "
+                    "over all 3*112*112 values; made by training/make_fixture_pack.py")
     ref_path = os.path.join(out_dir, "reference.json")
-    with open(ref_path, "w") as f:
-        json.dump(ref, f, separators=(",", ":"))
-        f.write("\n")
+    write_json(ref_path, ref)
 
     for p in (onnx_path, prior_path, ref_path):
         with open(p, "rb") as f:

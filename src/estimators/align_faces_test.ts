@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { loadPack, type ModelPack } from "../model_pack.ts";
+import { FIXTURE_PACK, loadPack, type ModelPack } from "../model_pack.ts";
 import type { OnnxSession, TensorData } from "../_backend.ts";
 import { decodeImage, type RgbImage } from "../image/codec.ts";
 import { warpAffine } from "../image/transform.ts";
@@ -66,7 +66,7 @@ Deno.test("alignFaces rejects a malformed image and a bad maxFaces", async () =>
 
 // The default pack: faceplugin's models, batch-dynamic, from the cache.
 function faceplugin(): Promise<ModelPack> {
-  return loadPack(undefined, { device: "wasm" });
+  return loadPack(FIXTURE_PACK, { device: "wasm" });
 }
 
 Deno.test({

@@ -1,0 +1,182 @@
+"""Held-out quality of a generator against the ridge baseline: reconstruction
+(L1, SSIM), diversity and identity fidelity, on aligned faces x with
+v = embed(x) (``tools/prepare_faces.ts`` output).
+
+    /usr/bin/python3 training/evaluate.py --train /path/utk --split runs/small/split.json \
+        --identity fr_feature.onnx --checkpoint runs/small/last.pt \
+        --eval utk:/path/utk:holdout --eval lfw:/path/lfw:1000 [--json OUT.json]
+
+The ridge baseline (closed form, from identity features to aligned-face
+pixels, with intercept; lambda picked on a validation slice of the training
+rows) is fitted on the same training rows as the generator. --eval NAME:PREFIX:ROWS
+with ROWS ``holdout`` (the split's held-out rows) or a count N (N rows spread
+evenly over the file: e.g. LFW people never trained on).
+
+Metrics, images in [-1, 1]:
+  * l1: mean |render(v) - x|; ssim: mean SSIM (11x11 Gaussian window, sigma 1.5,
+    on luma in [0, 1]);
+  * diversity: mean pairwise L1 between renders of different faces divided by
+    the same for the real faces (a collapsed generator scores near 0);
+  * fidelity: cosine(embed(render(v)), v), mean and 5th percentile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from onnx_to_torch import load as load_identity, normalise  # noqa: E402
+from vec2face import CONFIGS, Vec2Face  # noqa: E402
+from train import inference_masks, to_tensor  # noqa: E402
+
+
+def fit_ridge(features: np.ndarray, faces: np.ndarray, rows: np.ndarray):
+    """Closed-form ridge x ~ W v + b; lambda picked on the last 1,000 rows."""
+    fit_rows, val_rows = rows[:-1000], rows[-1000:]
+
+    def solve(fit, lam):
+        X = features[fit].astype(np.float64)
+        mean_x = X.mean(0)
+        Xc = X - mean_x
+        gram = Xc.T @ Xc
+        cross = np.zeros((X.shape[1], 112 * 112 * 3))
+        mean_y = np.zeros(112 * 112 * 3)
+        for start in range(0, len(fit), 2000):
+            chunk = faces[fit[start:start + 2000]].reshape(-1, 112 * 112 * 3).astype(np.float64) / 127.5 - 1
+            cross += Xc[start:start + 2000].T @ chunk
+            mean_y += chunk.sum(0)
+        mean_y /= len(fit)
+        cross -= np.outer(Xc.sum(0), mean_y)  # zero up to rounding; keeps the centring exact
+        weights = np.linalg.solve(gram + lam * np.eye(len(gram)), cross)
+        return mean_x, mean_y, weights
+
+    best = None
+    for lam in [1.0, 10.0, 100.0, 1000.0]:
+        mean_x, mean_y, weights = solve(fit_rows, lam)
+        pred = (features[val_rows] - mean_x) @ weights + mean_y
+        real = faces[val_rows].reshape(len(val_rows), -1).astype(np.float64) / 127.5 - 1
+        l1 = np.abs(np.clip(pred, -1, 1) - real).mean()
+        print(f"ridge lambda {lam}: validation L1 {l1:.4f}", flush=True)
+        if best is None or l1 < best[0]:
+            best = (l1, lam)
+    mean_x, mean_y, weights = solve(rows, best[1])
+    print(f"ridge: lambda {best[1]}", flush=True)
+
+    def render(vectors: np.ndarray) -> torch.Tensor:
+        pixels = (vectors.astype(np.float64) - mean_x) @ weights + mean_y
+        return torch.from_numpy(pixels.reshape(-1, 112, 112, 3).astype(np.float32)).permute(0, 3, 1, 2)
+
+    return render
+
+
+def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    coords = torch.arange(size, dtype=torch.float32) - size // 2
+    g = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image SSIM of [-1, 1] RGB batches, on luma in [0, 1]."""
+    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    x = ((a.clamp(-1, 1) + 1) / 2 * weights).sum(1, keepdim=True)
+    y = ((b.clamp(-1, 1) + 1) / 2 * weights).sum(1, keepdim=True)
+    w = gaussian_window()
+    mu_x, mu_y = F.conv2d(x, w), F.conv2d(y, w)
+    sxx = F.conv2d(x * x, w) - mu_x ** 2
+    syy = F.conv2d(y * y, w) - mu_y ** 2
+    sxy = F.conv2d(x * y, w) - mu_x * mu_y
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    value = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
+    return value.flatten(1).mean(1)
+
+
+def mean_pairwise_l1(images: torch.Tensor) -> float:
+    flat = images.clamp(-1, 1).flatten(1)
+    distances = torch.cdist(flat, flat, p=1) / flat.shape[1]
+    n = len(flat)
+    return (distances.sum() / (n * (n - 1))).item()
+
+
+def measure(render_fn, identity_net, faces: np.ndarray, features: np.ndarray, batch: int = 50) -> dict:
+    renders, fidelity, l1, structural = [], [], [], []
+    with torch.no_grad():
+        for start in range(0, len(faces), batch):
+            x = to_tensor(faces[start:start + batch])
+            v = torch.from_numpy(features[start:start + batch].astype(np.float32))
+            r = render_fn(v.numpy()).clamp(-1, 1)
+            l1.append((r - x).abs().flatten(1).mean(1))
+            structural.append(ssim(r, x))
+            fidelity.append(F.cosine_similarity(identity_net(normalise(r)), v))
+            renders.append(r)
+        renders = torch.cat(renders)
+        real = to_tensor(faces)
+        fid = torch.cat(fidelity).numpy()
+        subset = slice(0, min(500, len(renders)))
+        return {
+            "faces": len(faces),
+            "l1": round(torch.cat(l1).mean().item(), 4),
+            "ssim": round(torch.cat(structural).mean().item(), 4),
+            "diversity": round(mean_pairwise_l1(renders[subset]) / mean_pairwise_l1(real[subset]), 4),
+            "fidelity_mean": round(float(fid.mean()), 4),
+            "fidelity_p5": round(float(np.percentile(fid, 5)), 4),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", required=True, help="training data prefix (ridge fit)")
+    parser.add_argument("--split", required=True, help="split.json of the training run")
+    parser.add_argument("--identity", required=True)
+    parser.add_argument("--checkpoint", help="train.py checkpoint (EMA weights are evaluated)")
+    parser.add_argument("--eval", action="append", required=True, help="NAME:PREFIX:ROWS")
+    parser.add_argument("--json")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    split = json.load(open(args.split))
+    identity_net = load_identity(args.identity)
+    train_faces = np.load(args.train + ".faces.npy", mmap_mode="r")
+    train_features = np.load(args.train + ".features.npy")
+    held = np.array(split["holdout"])
+    train_rows = np.setdiff1d(np.arange(split["count"]), held)
+    methods = {"ridge": fit_ridge(train_features, train_faces, train_rows)}
+    if args.checkpoint:
+        state = torch.load(args.checkpoint)
+        model = Vec2Face(CONFIGS[state["config"]])
+        model.load_state_dict(state["ema"])
+        model.eval()
+
+        def generator(vectors: np.ndarray) -> torch.Tensor:
+            v = torch.from_numpy(vectors)
+            return model(v, *inference_masks(len(v), seed=len(v)))
+
+        methods[f"generator (step {state['step']})"] = generator
+
+    results = {}
+    for spec in args.eval:
+        name, prefix, rows = spec.split(":")
+        faces = np.load(prefix + ".faces.npy", mmap_mode="r")
+        features = np.load(prefix + ".features.npy")
+        if rows == "holdout":
+            index = held
+        else:
+            index = np.linspace(0, len(faces) - 1, int(rows)).round().astype(int)
+        for method, fn in methods.items():
+            results[f"{name} / {method}"] = measure(fn, identity_net, np.asarray(faces[index]), features[index])
+            print(f"{name} / {method}: {json.dumps(results[f'{name} / {method}'])}", flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
