@@ -6,20 +6,24 @@
  * deno run -A cli.ts models pull
  * deno run -A cli.ts embed --align photos/ --out features.npy
  * deno run -A cli.ts prior fit --images lfw/ --per-folder --out prior.npy
+ * deno run -A cli.ts eval out/ --real lfw/ --out report/
  * ```
  *
  * @module
  */
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { checkDevice, type Device } from "./src/_backend.ts";
 import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
 import { checkCount } from "./src/dataset.ts";
 import { Vec2FaceError } from "./src/errors.ts";
+import { evaluateDataset, type EvaluateProgress } from "./src/evaluate.ts";
 import { checkFormat, generateDataset, type GenerateProgress, prepareOutput } from "./src/generate.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
 import { encodePrior, fitPrior } from "./src/prior.ts";
 import { groupIds, parseGroups, priorReport } from "./src/prior_fit.ts";
+import { openDataset } from "./src/read_dataset.ts";
+import { checkReportFolder, REPORT_FILES, writeReport } from "./src/report.ts";
 import { checkSeed } from "./src/random.ts";
 import { checkBatchSize } from "./src/render.ts";
 import { sample } from "./src/sample.ts";
@@ -36,6 +40,8 @@ Usage:
   cli.ts prior fit (--features FILE.npy [--groups FILE.json] | --images DIR [--per-folder])
                   --out prior.npy [--pack DIR] [--device D] [--threads T]
                   [--save-features FILE.npy] [--draws N] [--seed K]
+  cli.ts eval     DATASET [--real DIR|FEATURES.npy] [--out report/] [--pack DIR] [--device D]
+                  [--pairs N] [--seed K]
   cli.ts models   pull [--pack DIR]
 
 Devices: auto (default), webgpu, wasm, native.`;
@@ -351,6 +357,71 @@ async function commandPrior(args: string[]): Promise<void> {
   for (const line of report) console.log(line);
 }
 
+async function commandEval(args: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args,
+    strict: true,
+    allowPositionals: true,
+    options: {
+      real: { type: "string" },
+      out: { type: "string", default: "report" },
+      pack: { type: "string" },
+      device: { type: "string", default: "auto" },
+      pairs: { type: "string", default: "1000000" },
+      seed: { type: "string", default: "0" },
+    },
+  });
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      `Cannot evaluate ${positionals.length === 0 ? "without a DATASET" : positionals.join(" ")}: ` +
+        `current value is ${positionals.length} datasets, expected 1`,
+    );
+  }
+  const pairs = checkCount(integer(values.pairs, "--pairs"), "pair count (--pairs)");
+  const seed = checkSeed(integer(values.seed, "--seed"));
+  const device = checkDevice(values.device);
+  // Everything that can be wrong with the paths fails here, before the models load and the images embed.
+  await checkReportFolder(values.out);
+  const index = await openDataset(positionals[0]);
+  if (values.real !== undefined && !(await Deno.stat(values.real).catch(() => undefined))) {
+    throw new UsageError(`Cannot read real faces at ${values.real}: current path does not exist`);
+  }
+  await using pack = await openPack(values.pack, device);
+  say(`backend: ${pack.backend}; ${index.items.length} images (${index.layout}) in ${positionals[0]}`);
+  const bars = { dataset: progressBar("embedding"), real: progressBar("embedding real faces") };
+  const thresholds = [...new Set([0.4, pack.manifest.separationThreshold])];
+  const evaluation = await evaluateDataset(index, {
+    pack,
+    real: values.real,
+    pairs,
+    seed,
+    uniqueThresholds: thresholds,
+    onProgress: (p: EvaluateProgress) => bars[p.stage](p.done, p.total),
+  });
+  await writeReport(values.out, evaluation);
+  const { report } = evaluation;
+  const mean = (value: { mean: number } | null) => (value ? value.mean.toFixed(3) : "-");
+  const lines = [
+    `images ${report.dataset.embedded} of ${report.dataset.images} embedded, ${report.dataset.identities} identities`,
+    `fidelity ${mean(report.fidelity)}`,
+    `genuine ${mean(report.genuine)} (${pairCount(report.genuine, seed)})`,
+    `impostor ${mean(report.impostor)} (${pairCount(report.impostor, seed)})`,
+    `EER ${report.eer ? `${(100 * report.eer.rate).toFixed(2)} % at ${report.eer.threshold.toFixed(3)}` : "-"}`,
+    ...report.uniqueIdentities.map((u) => `unique identities at ${u.threshold}: ${(100 * u.ratio).toFixed(2)} %`),
+    `Frechet distance to real faces ${report.realism ? report.realism.frechetDistance.toFixed(4) : "-"}`,
+  ];
+  for (const line of lines) console.log(line);
+  say(`wrote ${join(values.out, REPORT_FILES.markdown)} and ${REPORT_FILES.json} (${report.seconds.toFixed(1)} s)`);
+}
+
+/** "N pairs", and how they were sampled when they were. */
+function pairCount(scores: { count: number; exhaustive: boolean; available: number } | null, seed: number): string {
+  if (!scores) return "0 pairs";
+  return scores.exhaustive
+    ? `${scores.count} pairs`
+    : `${scores.count} pairs sampled of ${scores.available}, seed ${seed}`;
+}
+
 async function commandModels(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -385,6 +456,7 @@ export async function main(args: string[]): Promise<number> {
     sample: commandSample,
     embed: commandEmbed,
     prior: commandPrior,
+    eval: commandEval,
     models: commandModels,
   };
   if (!command || command === "--help" || command === "-h" || command === "help") {

@@ -450,3 +450,68 @@ Deno.test("cli generate: --resume with --overwrite and an unknown --format are u
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("cli eval: a 4 x 3 fixture dataset gives report.json, report.md and the PNGs", async () => {
+  const directory = await Deno.makeTempDir();
+  const data = join(directory, "data"), report = join(directory, "report");
+  try {
+    const made = await cli(
+      "generate",
+      ...["--ids", "4", "--per-id", "3", "--out", data, "--format", "webdataset", "--shard-size", "2"],
+      ...["--pack", FIXTURE, "--device", "wasm"],
+    );
+    assert.equal(made.code, 0, made.stderr);
+    const result = await cli("eval", data, "--out", report, "--pack", FIXTURE, "--device", "wasm", "--seed", "4");
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /12 images \(webdataset\)/);
+    assert.match(result.stdout, /^images 12 of 12 embedded, 4 identities$/m);
+    assert.match(result.stdout, /^genuine -?\d\.\d{3} \(12 pairs\)$/m);
+    assert.match(result.stdout, /^impostor -?\d\.\d{3} \(54 pairs\)$/m);
+    assert.match(result.stdout, /^EER \d+\.\d\d % at -?\d\.\d{3}$/m);
+    assert.match(result.stdout, /^unique identities at 0\.4: \d+\.\d\d %$/m);
+    assert.match(result.stdout, /^unique identities at 0\.476: \d+\.\d\d %$/m);
+    assert.match(result.stdout, /^Frechet distance to real faces -$/m);
+    const json = JSON.parse(await Deno.readTextFile(join(report, "report.json")));
+    assert.equal(json.dataset.layout, "webdataset");
+    assert.equal(json.fidelity.count, 12);
+    assert.equal(json.options.seed, 4);
+    const markdown = await Deno.readTextFile(join(report, "report.md"));
+    assert.match(markdown, /\| genuine cosine \| .* all 12 pairs \|/);
+    for (const png of ["similarity.png", "fidelity.png", "contact_sheet.png"]) {
+      const bytes = await Deno.readFile(join(report, png));
+      assert.deepEqual([...bytes.slice(1, 4)], [0x50, 0x4e, 0x47], png);
+      assert.ok(markdown.includes(`](${png})`), png);
+    }
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("cli eval bad input: one-line errors before any work, nothing overwritten", async (t) => {
+  const directory = await Deno.makeTempDir();
+  const eval_ = (...args: string[]) => cli("eval", ...args, "--pack", FIXTURE, "--device", "wasm");
+  try {
+    const photos = join(directory, "photos");
+    await Deno.mkdir(join(photos, "ann"), { recursive: true });
+    await Deno.writeFile(join(photos, "ann", "1.jpg"), new Uint8Array([0xff, 0xd8]));
+    await t.step("no dataset", async () => {
+      assertOneLineError(await eval_(), /Cannot evaluate without a DATASET/);
+    });
+    await t.step("a dataset that does not exist", async () => {
+      assertOneLineError(await eval_(join(directory, "nope")), /nope as a dataset: current path does not exist/);
+    });
+    await t.step("--out is a file, which is left as it was", async () => {
+      const file = join(directory, "report.txt");
+      await Deno.writeTextFile(file, "keep me");
+      assertOneLineError(await eval_(photos, "--out", file), /report to .*report\.txt: current path is a file/);
+      assert.equal(await Deno.readTextFile(file), "keep me");
+    });
+    await t.step("--pairs 0, --seed -1, --real missing", async () => {
+      assertOneLineError(await eval_(photos, "--pairs", "0"), /--pairs\) 0/);
+      assertOneLineError(await eval_(photos, "--seed", "-1"), /seed as -1/);
+      assertOneLineError(await eval_(photos, "--real", join(directory, "gone")), /real faces at .*gone/);
+    });
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});

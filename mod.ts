@@ -86,3 +86,45 @@ export {
 export type { DetectOptions } from "./src/estimators/detect.ts";
 export type { BorderMode } from "./src/image/transform.ts";
 export type { Detection, EstimatorRole, FaceBox, Point, SessionProvider } from "./src/estimators/types.ts";
+export {
+  type EqualErrorRate,
+  equalErrorRate,
+  frechetDistance,
+  type GaussianStats,
+  gaussianStats,
+  genuineScores,
+  type Histogram,
+  histogram,
+  impostorScores,
+  type PairOptions,
+  type PairScores,
+  quantile,
+  summarize,
+  type Summary,
+  type UniqueIdentities,
+  uniqueIdentities,
+  unitCentres,
+  unitVectors,
+} from "./src/metrics.ts";
+export {
+  type DatasetImage,
+  type DatasetIndex,
+  type DatasetItem,
+  type DatasetLayout,
+  openDataset,
+  readDataset,
+} from "./src/read_dataset.ts";
+export {
+  ABSENT_METRICS,
+  embedDataset,
+  type EmbedDatasetOptions,
+  type EmbeddedDataset,
+  type EvalReport,
+  evaluateDataset,
+  type EvaluateOptions,
+  type EvaluateProgress,
+  type Evaluation,
+  HISTOGRAM_RANGE,
+  type PairReport,
+} from "./src/evaluate.ts";
+export { checkReportFolder, REPORT_COLORS, REPORT_FILES, reportMarkdown, writeReport } from "./src/report.ts";

@@ -15,6 +15,10 @@ export const Stream = {
   perturb: 2,
   /** Token mask of one image (`render`). */
   mask: 3,
+  /** Genuine pairs sampled by the quality report when there are too many to take all. */
+  genuinePairs: 4,
+  /** Impostor pairs sampled by the quality report. */
+  impostorPairs: 5,
 } as const;
 
 // murmur3's finaliser: a bijective 32-bit mix with full avalanche.

@@ -235,3 +235,65 @@ export function identityRecord(identity: number, ids: number, perId: number): Re
 export function propertyText(classes: number, height: number, width: number): string {
   return `${classes},${height},${width}\n`;
 }
+
+/**
+ * Unpacks a record payload as `mx.recordio.unpack` does: the `IRHeader`
+ * (`IfQQ`), then `flag` float32 labels when `flag > 0` (returned as the
+ * label array), then the bytes (the JPEG). The inverse of
+ * {@linkcode packRecord}; `bytes` is a view into `payload`.
+ *
+ * @example
+ * ```ts
+ * import { packRecord, unpackRecord } from "./recordio.ts";
+ * const record = unpackRecord(packRecord({ label: 3, id: 7, bytes: new Uint8Array([0xff, 0xd8]) }));
+ * console.assert(record.label === 3 && record.id === 7 && record.bytes!.length === 2);
+ * console.assert((unpackRecord(packRecord({ label: [5, 8], id: 0 })).label as number[])[1] === 8);
+ * ```
+ */
+export function unpackRecord(payload: Uint8Array): RecordIOEntry {
+  if (!(payload instanceof Uint8Array) || payload.length < IR_HEADER_SIZE) {
+    throw new RangeError(
+      `Cannot unpack a RecordIO record as an IRHeader: current payload has ${payload?.length} bytes, under ${IR_HEADER_SIZE}`,
+    );
+  }
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const flag = view.getUint32(0, true);
+  const id = Number(view.getBigUint64(8, true));
+  const id2 = Number(view.getBigUint64(16, true));
+  if (flag === 0) return { label: view.getFloat32(4, true), id, id2, bytes: payload.subarray(IR_HEADER_SIZE) };
+  const end = IR_HEADER_SIZE + 4 * flag;
+  if (end > payload.length) {
+    throw new RangeError(
+      `Cannot unpack RecordIO record ${id} with ${flag} labels: current payload has ${payload.length} bytes`,
+    );
+  }
+  const label = Array.from({ length: flag }, (_, k) => view.getFloat32(IR_HEADER_SIZE + 4 * k, true));
+  return { label, id, id2, bytes: payload.subarray(end) };
+}
+
+/**
+ * Parses `train.idx` (`index\toffset` per line, as `MXIndexedRecordIO`
+ * writes it) into a map from record index to byte offset in `train.rec`.
+ *
+ * @example
+ * ```ts
+ * import { parseRecordIndex } from "./recordio.ts";
+ * const index = parseRecordIndex("0\t0\n1\t40\n");
+ * console.assert(index.get(1) === 40 && index.size === 2);
+ * ```
+ */
+export function parseRecordIndex(text: string): Map<number, number> {
+  const index = new Map<number, number>();
+  text.split("\n").forEach((line, number) => {
+    if (line.trim() === "") return;
+    const fields = line.trim().split(/\s+/);
+    const [key, offset] = fields.map(Number);
+    if (fields.length !== 2 || !Number.isSafeInteger(key) || !Number.isSafeInteger(offset) || key < 0 || offset < 0) {
+      throw new TypeError(
+        `Cannot read train.idx line ${number + 1} as "index<TAB>offset": current line is ${JSON.stringify(line)}`,
+      );
+    }
+    index.set(key, offset);
+  });
+  return index;
+}

@@ -8,9 +8,11 @@ import {
   identityRecord,
   imageRecordIndex,
   packRecord,
+  parseRecordIndex,
   propertyText,
   RECORDIO_MAGIC,
   RecordIOStream,
+  unpackRecord,
 } from "./recordio.ts";
 
 // A reader written to the layout insightface reads, independent of the writer:
@@ -193,4 +195,20 @@ Deno.test("generate --format recordio: MXFaceDataset's reading gives every image
     await Deno.remove(recOut, { recursive: true });
     await Deno.remove(folderOut, { recursive: true });
   }
+});
+
+Deno.test("unpackRecord inverts packRecord; parseRecordIndex reads train.idx and refuses other text", () => {
+  const image = unpackRecord(packRecord({ label: 12, id: 40, id2: 3, bytes: new Uint8Array([0xff, 0xd8, 7]) }));
+  assert.deepEqual({ ...image, bytes: [...image.bytes!] }, { label: 12, id: 40, id2: 3, bytes: [0xff, 0xd8, 7] });
+  const header = unpackRecord(packRecord(headerRecord(3, 2)));
+  assert.deepEqual(header.label, [7, 10]);
+  assert.equal(header.bytes!.length, 0);
+  // Agrees with the independent reader above.
+  const payload = packRecord({ label: [1.5, 2], id: 9, bytes: new Uint8Array([5]) });
+  assert.deepEqual(unpackRecord(payload).label, unpack(payload).label);
+  assert.throws(() => unpackRecord(new Uint8Array(10)), /current payload has 10 bytes, under 24/);
+  const truncated = packRecord({ label: [1, 2, 3], id: 4 }).subarray(0, 28);
+  assert.throws(() => unpackRecord(truncated), /record 4 with 3 labels: current payload has 28 bytes/);
+  assert.deepEqual([...parseRecordIndex("0\t0\n1\t36\n\n2 80\n")], [[0, 0], [1, 36], [2, 80]]);
+  assert.throws(() => parseRecordIndex("0\t0\nx\t1\n"), /train.idx line 2/);
 });

@@ -166,3 +166,62 @@ export function webDatasetEntries(sample: WebDatasetSample): [ShardEntry, ShardE
   const json = encoder.encode(JSON.stringify({ identity, image, sigma }));
   return [{ path: `${key}.jpg`, bytes }, { path: `${key}.json`, bytes: json }];
 }
+
+function readOctal(header: Uint8Array, offset: number, width: number): number {
+  const text = new TextDecoder().decode(header.subarray(offset, offset + width)).replace(/[\0 ]+$/, "").trim();
+  return text === "" ? 0 : parseInt(text, 8);
+}
+
+/**
+ * The regular files of a tar archive (ustar, as {@linkcode TarShardStream}
+ * writes, or GNU / POSIX tar: other member types such as folders and pax
+ * headers are skipped), by path, in archive order. Member bytes are views
+ * into `bytes`.
+ *
+ * @example
+ * ```ts
+ * import { readTar, TarShardStream } from "./webdataset.ts";
+ * const entries = ReadableStream.from([{ path: "000000_000.jpg", bytes: new Uint8Array([1, 2, 3]) }]);
+ * const tar = new Uint8Array(await new Response(entries.pipeThrough(new TarShardStream())).arrayBuffer());
+ * console.assert(readTar(tar).get("000000_000.jpg")!.join() === "1,2,3");
+ * ```
+ */
+export function readTar(bytes: Uint8Array): Map<string, Uint8Array> {
+  const files = new Map<string, Uint8Array>();
+  const decoder = new TextDecoder();
+  const field = (header: Uint8Array, offset: number, width: number) => {
+    const raw = header.subarray(offset, offset + width);
+    const end = raw.indexOf(0);
+    return decoder.decode(end < 0 ? raw : raw.subarray(0, end));
+  };
+  for (let offset = 0; offset < bytes.length;) {
+    if (offset + BLOCK > bytes.length) {
+      throw new RangeError(`Cannot read a tar header at byte ${offset}: current archive ends inside it`);
+    }
+    const header = bytes.subarray(offset, offset + BLOCK);
+    if (header.every((byte) => byte === 0)) break; // end of archive
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : header[i];
+    if (sum !== readOctal(header, 148, 8)) {
+      throw new RangeError(`Cannot read a tar header at byte ${offset}: current checksum does not match`);
+    }
+    const size = readOctal(header, 124, 12);
+    const start = offset + BLOCK;
+    if (start + size > bytes.length) {
+      throw new RangeError(
+        `Cannot read tar member ${JSON.stringify(field(header, 0, 100))}: current archive ends ${
+          start + size - bytes.length
+        } bytes short`,
+      );
+    }
+    const type = header[156];
+    if (type === 0x30 || type === 0) {
+      // POSIX ustar keeps long paths' folders in a prefix field (GNU's old format uses those bytes otherwise).
+      const prefix = field(header, 257, 6) === "ustar" ? field(header, 345, 155) : "";
+      const name = field(header, 0, 100);
+      files.set(prefix ? `${prefix}/${name}` : name, bytes.subarray(start, start + size));
+    }
+    offset = start + Math.ceil(size / BLOCK) * BLOCK;
+  }
+  return files;
+}

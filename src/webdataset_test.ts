@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { generateDataset } from "./generate.ts";
 import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
-import { tarHeader, TarShardStream, webDatasetEntries, webDatasetKey } from "./webdataset.ts";
+import { readTar, tarHeader, TarShardStream, webDatasetEntries, webDatasetKey } from "./webdataset.ts";
 
 async function tarOf(entries: { path: string; bytes: Uint8Array }[]): Promise<Uint8Array> {
   const stream = ReadableStream.from(entries).pipeThrough(new TarShardStream());
@@ -138,4 +138,36 @@ Deno.test("generate --format webdataset: tar lists the keys; members equal the f
     await Deno.remove(tarOut, { recursive: true });
     await Deno.remove(folderOut, { recursive: true });
   }
+});
+
+Deno.test("readTar reads what TarShardStream writes (long paths too), skips other members, refuses damage", async () => {
+  const long = `${"d".repeat(120)}/000000_000.jpg`;
+  const entries = [
+    { path: "000000_000.jpg", bytes: new Uint8Array([1, 2, 3]) },
+    { path: long, bytes: new Uint8Array(600).fill(9) },
+    { path: "empty.json", bytes: new Uint8Array(0) },
+  ];
+  const tar = new Uint8Array(
+    await new Response(ReadableStream.from(entries).pipeThrough(new TarShardStream())).arrayBuffer(),
+  );
+  const files = readTar(tar);
+  assert.deepEqual([...files.keys()], ["000000_000.jpg", long, "empty.json"]);
+  assert.deepEqual([...files.get(long)!], [...entries[1].bytes]);
+  assert.equal(files.get("empty.json")!.length, 0);
+  // A folder member (typeflag '5') in front is skipped.
+  const folder = tarHeader("dir/", 0);
+  folder[156] = 0x35;
+  folder.fill(0x20, 148, 156);
+  const sum = folder.reduce((total, byte) => total + byte, 0);
+  folder.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
+  const withFolder = new Uint8Array(512 + tar.length);
+  withFolder.set(folder);
+  withFolder.set(tar, 512);
+  assert.deepEqual([...readTar(withFolder).keys()], ["000000_000.jpg", long, "empty.json"]);
+  const damaged = tar.slice();
+  damaged[0] ^= 1;
+  assert.throws(() => readTar(damaged), /tar header at byte 0: current checksum does not match/);
+  assert.throws(() => readTar(tar.subarray(0, 1024 + 100)), /header at byte 1024: current archive ends inside it/);
+  assert.throws(() => readTar(tar.subarray(0, 1536 + 100)), /current archive ends 500 bytes short/);
+  assert.equal(readTar(new Uint8Array(0)).size, 0);
 });

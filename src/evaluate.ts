@@ -1,0 +1,565 @@
+/**
+ * The dataset quality report's numbers: embeds every image of a dataset with
+ * a pack's identity model (aligned 112x112 images directly, other photos
+ * after `alignFaces`) and measures identity fidelity, genuine and impostor
+ * similarity, the EER between them, Vec2Face's unique-identity ratio and,
+ * with real faces, the Frechet distance. `report.ts` writes it out.
+ *
+ * @module
+ */
+import { decodeBank } from "./bank.ts";
+import { alignFaces } from "./estimators/align_faces.ts";
+import { ALIGNED_SIZE } from "./estimators/align.ts";
+import { embed } from "./estimators/embed.ts";
+import { decodeImage, type RgbImage } from "./image/codec.ts";
+import {
+  type EqualErrorRate,
+  equalErrorRate,
+  frechetDistance,
+  gaussianStats,
+  genuineScores,
+  type Histogram,
+  histogram,
+  impostorScores,
+  summarize,
+  type Summary,
+  type UniqueIdentities,
+  uniqueIdentities,
+  unitCentres,
+  unitVectors,
+} from "./metrics.ts";
+import type { ModelPack } from "./model_pack.ts";
+import { checkSeed } from "./random.ts";
+import { type DatasetIndex, type DatasetItem, type DatasetLayout, openDataset, readDataset } from "./read_dataset.ts";
+import { cosineSimilarity } from "./vectors.ts";
+
+/**
+ * Cosine range and bins of the report's histograms (0.02 wide).
+ *
+ * @example
+ * ```ts
+ * import { HISTOGRAM_RANGE } from "./evaluate.ts";
+ * console.assert(HISTOGRAM_RANGE.min === -0.5 && HISTOGRAM_RANGE.bins === 75);
+ * ```
+ */
+export const HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: -0.5, max: 1, bins: 75 };
+
+/**
+ * Metrics the report cannot give yet, and why: yaw/pitch spread, age and
+ * gender need estimators that `src/estimators` does not have.
+ *
+ * @example
+ * ```ts
+ * import { ABSENT_METRICS } from "./evaluate.ts";
+ * console.assert("spread" in ABSENT_METRICS);
+ * ```
+ */
+export const ABSENT_METRICS: Readonly<Record<string, string>> = {
+  spread: "yaw/pitch std and histograms need a pose estimator; src/estimators has none yet",
+  age: "age histogram needs an age estimator; src/estimators has none yet",
+  gender: "gender balance needs a gender estimator; src/estimators has none yet",
+};
+
+/**
+ * Progress of {@linkcode evaluateDataset}: images read and embedded.
+ *
+ * @example
+ * ```ts
+ * import type { EvaluateProgress } from "./evaluate.ts";
+ * const progress: EvaluateProgress = { stage: "real", done: 10, total: 100 };
+ * console.assert(progress.done < progress.total);
+ * ```
+ */
+export interface EvaluateProgress {
+  /** `dataset` (the evaluated dataset) or `real` (the real faces of `--real`). */
+  stage: "dataset" | "real";
+  /** Images done. */
+  done: number;
+  /** Images in all. */
+  total: number;
+}
+
+/**
+ * Options of {@linkcode embedDataset}.
+ *
+ * @example
+ * ```ts
+ * import type { EmbedDatasetOptions } from "./evaluate.ts";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * const options: EmbedDatasetOptions = { pack, batchSize: 8 };
+ * console.assert(options.batchSize === 8);
+ * ```
+ */
+export interface EmbedDatasetOptions {
+  /** The pack whose identity (and detector, landmark) models run. */
+  pack: ModelPack;
+  /** Faces per identity-model run; default 32. */
+  batchSize?: number;
+  /** Keeps the aligned face of the items it returns true for (the contact sheet). */
+  keep?: (item: DatasetItem) => boolean;
+  /** Cancels between images. */
+  signal?: AbortSignal;
+  /** Called as images are done. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * A dataset's identity features, as {@linkcode embedDataset} made them.
+ *
+ * @example
+ * ```ts
+ * import type { EmbeddedDataset } from "./evaluate.ts";
+ * const none: EmbeddedDataset = { features: [], items: [], aligned: 0, noFace: [], unreadable: [], kept: [] };
+ * console.assert(none.features.length === none.items.length);
+ * ```
+ */
+export interface EmbeddedDataset {
+  /** One raw feature per embedded image. */
+  features: Float32Array[];
+  /** The items of `features`, in the same order. */
+  items: DatasetItem[];
+  /** Of them, the images that were not 112x112 and went through face alignment. */
+  aligned: number;
+  /** Images in which no face was found. */
+  noFace: string[];
+  /** Images that could not be read or decoded, with the reason. */
+  unreadable: { file: string; reason: string }[];
+  /** The aligned faces `keep` asked for. */
+  kept: { item: DatasetItem; face: RgbImage }[];
+}
+
+/**
+ * Embeds every image of a dataset: 112x112 images are taken as aligned
+ * faces, anything else goes through `alignFaces` (the best face; none found
+ * is listed in `noFace`). Unreadable images are listed, not fatal. The
+ * identity model runs in batches while the next batch is read and decoded.
+ *
+ * @example
+ * ```ts
+ * import { embedDataset } from "./evaluate.ts";
+ * import { encodePng } from "./image/codec.ts";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * import { openDataset } from "./read_dataset.ts";
+ * const root = await Deno.makeTempDir();
+ * await Deno.mkdir(`${root}/ann`);
+ * await Deno.writeFile(`${root}/ann/1.png`, encodePng({ width: 112, height: 112, data: new Uint8Array(112 * 112 * 3) }));
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * const { features, aligned } = await embedDataset(await openDataset(root), { pack });
+ * console.assert(features.length === 1 && features[0].length === 512 && aligned === 0);
+ * await Deno.remove(root, { recursive: true });
+ * ```
+ */
+export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOptions): Promise<EmbeddedDataset> {
+  const { pack, signal } = options;
+  const batchSize = options.batchSize ?? 32;
+  if (!Number.isInteger(batchSize) || batchSize < 1) {
+    throw new RangeError(`Cannot embed faces in batches of ${batchSize}: current value is not a positive integer`);
+  }
+  const result: EmbeddedDataset = { features: [], items: [], aligned: 0, noFace: [], unreadable: [], kept: [] };
+  const total = index.items.length;
+  let done = 0;
+  let batch: { item: DatasetItem; face: RgbImage }[] = [];
+  let running: Promise<void> = Promise.resolve();
+  // Starts embedding the pending faces once the batch before has finished: one batch embeds while the next
+  // one is read and decoded.
+  const flush = async () => {
+    await running;
+    const faces = batch;
+    batch = [];
+    running = (async () => {
+      const features = await embed(faces.map((face) => face.face), { pack, batchSize, signal });
+      result.features.push(...features);
+      result.items.push(...faces.map((face) => face.item));
+    })();
+    // A failure surfaces at the next await of `running`, not as an unhandled rejection.
+    running.catch(() => {});
+  };
+  for await (const { item, bytes, problem } of readDataset(index, { signal })) {
+    done++;
+    if (!bytes) {
+      result.unreadable.push({ file: item.file, reason: problem ?? "unreadable" });
+      options.onProgress?.(done, total);
+      continue;
+    }
+    let image: RgbImage;
+    try {
+      image = await decodeImage(bytes);
+    } catch (error) {
+      result.unreadable.push({ file: item.file, reason: (error as Error).message });
+      options.onProgress?.(done, total);
+      continue;
+    }
+    let face = image;
+    if (image.width !== ALIGNED_SIZE || image.height !== ALIGNED_SIZE) {
+      const faces = await alignFaces(image, { pack, maxFaces: 1, signal });
+      if (faces.length === 0) {
+        result.noFace.push(item.file);
+        options.onProgress?.(done, total);
+        continue;
+      }
+      face = faces[0].image;
+      result.aligned++;
+    }
+    if (options.keep?.(item)) result.kept.push({ item, face });
+    batch.push({ item, face });
+    if (batch.length >= batchSize) await flush();
+    options.onProgress?.(done, total);
+  }
+  if (batch.length > 0) await flush();
+  await running;
+  return result;
+}
+
+/**
+ * Options of {@linkcode evaluateDataset}.
+ *
+ * @example
+ * ```ts
+ * import type { EvaluateOptions } from "./evaluate.ts";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * const options: EvaluateOptions = { pack, pairs: 10_000, seed: 1, real: "lfw/" };
+ * console.assert(options.pairs === 10_000);
+ * ```
+ */
+export interface EvaluateOptions {
+  /** The pack whose identity model judges (and whose detector and landmarks align photos). */
+  pack: ModelPack;
+  /** Real faces for the Frechet distance: a dataset or ImageFolder, a folder of photos, or features `.npy`. */
+  real?: string;
+  /** At most this many genuine and impostor pairs each (more are sampled); default 1,000,000. */
+  pairs?: number;
+  /** Seed of the sampled pairs; default 0. */
+  seed?: number;
+  /** Cosines for the unique-identity ratio; default `[0.4]` (Vec2Face's). */
+  uniqueThresholds?: number[];
+  /** Identities (rows) and images (columns) of the contact sheet; default 8 x 8. */
+  sheet?: { identities?: number; images?: number };
+  /** Faces per identity-model run; default 32. */
+  batchSize?: number;
+  /** Cancels between images. */
+  signal?: AbortSignal;
+  /** Called as images are done. */
+  onProgress?: (progress: EvaluateProgress) => void;
+}
+
+/**
+ * Pair scores in the report: summary, how many pairs, how they were chosen.
+ *
+ * @example
+ * ```ts
+ * import type { PairReport } from "./evaluate.ts";
+ * import { summarize } from "./metrics.ts";
+ * const genuine: PairReport = { ...summarize([0.5, 0.7]), available: 1, exhaustive: false, histogram: { min: 0, max: 1, counts: [2] } };
+ * console.assert(genuine.count === 2);
+ * ```
+ */
+export interface PairReport extends Summary {
+  /** Pairs that exist (`count` of them were scored). */
+  available: number;
+  /** True when every pair was scored; false when `count` pairs were sampled with replacement. */
+  exhaustive: boolean;
+  /** Distribution over {@linkcode HISTOGRAM_RANGE}. */
+  histogram: Histogram;
+}
+
+/**
+ * The quality report of a dataset (`report.json`).
+ *
+ * @example
+ * ```ts
+ * import type { EvalReport } from "./evaluate.ts";
+ * const check = (report: EvalReport) => report.eer === null || report.eer.rate <= 1;
+ * console.assert(typeof check === "function");
+ * ```
+ */
+export interface EvalReport {
+  /** Report format version. */
+  version: 1;
+  /** The dataset. */
+  dataset: {
+    /** Folder as given. */
+    path: string;
+    /** Layout found. */
+    layout: DatasetLayout;
+    /** Identities listed. */
+    identities: number;
+    /** Images listed. */
+    images: number;
+    /** Images embedded. */
+    embedded: number;
+    /** Of them, photos that went through face alignment (not 112x112). */
+    aligned: number;
+    /** Images without a face. */
+    noFace: number;
+    /** Images that could not be read or decoded. */
+    unreadable: number;
+    /** The first problems (unreadable or faceless images), at most 20. */
+    problems: string[];
+    /** Embedded images per identity. */
+    imagesPerIdentity: { min: number; mean: number; max: number };
+  };
+  /** The judge. */
+  model: { pack: string; packSha256: string; identitySha256: string | null; backend: string };
+  /** Options that change the numbers. */
+  options: { pairs: number; seed: number };
+  /** cos(embed(image), its identity vector), when the bank is present. */
+  fidelity: (Summary & { histogram: Histogram; bankPackSha256: string | null }) | null;
+  /** Pairs of images of one identity. */
+  genuine: PairReport | null;
+  /** Pairs of images of different identities. */
+  impostor: PairReport | null;
+  /** Equal error rate between genuine and impostor scores. */
+  eer: EqualErrorRate | null;
+  /** Vec2Face's unique-identity ratio at each threshold. */
+  uniqueIdentities: UniqueIdentities[];
+  /** Yaw/pitch spread: null until a pose estimator exists (see `absent`). */
+  spread: null;
+  /** Frechet distance to real faces (unit-length identity features), with `real`. */
+  realism: {
+    frechetDistance: number;
+    real: { path: string; images: number; embedded: number; noFace: number; unreadable: number };
+  } | null;
+  /** Metrics not given, and why. */
+  absent: Record<string, string>;
+  /** Wall time of the evaluation. */
+  seconds: number;
+  /** Images read per second. */
+  imagesPerSecond: number;
+}
+
+/**
+ * A report and the faces of its contact sheet.
+ *
+ * @example
+ * ```ts
+ * import type { Evaluation } from "./evaluate.ts";
+ * const rows = (evaluation: Evaluation) => evaluation.sheet.length;
+ * console.assert(typeof rows === "function");
+ * ```
+ */
+export interface Evaluation {
+  /** The numbers. */
+  report: EvalReport;
+  /** Contact sheet: one row of aligned faces per identity. */
+  sheet: RgbImage[][];
+}
+
+function checkCountOption(value: number | undefined, fallback: number, what: string): number {
+  const count = value ?? fallback;
+  if (!Number.isSafeInteger(count) || count < 1) {
+    throw new RangeError(`Cannot use ${count} ${what}: current value is not a positive integer`);
+  }
+  return count;
+}
+
+/** Features of `--real`: a features `.npy` as is, else everything embedded from a dataset or folder. */
+async function realFeatures(
+  path: string,
+  options: EvaluateOptions,
+): Promise<{ features: Float32Array[]; images: number; noFace: number; unreadable: number }> {
+  if (path.endsWith(".npy")) {
+    const features = decodeBank(await Deno.readFile(path), { name: path });
+    return { features, images: features.length, noFace: 0, unreadable: 0 };
+  }
+  const index = await openDataset(path);
+  const embedded = await embedDataset(index, {
+    pack: options.pack,
+    batchSize: options.batchSize,
+    signal: options.signal,
+    onProgress: (done, total) => options.onProgress?.({ stage: "real", done, total }),
+  });
+  return {
+    features: embedded.features,
+    images: index.items.length,
+    noFace: embedded.noFace.length,
+    unreadable: embedded.unreadable.length,
+  };
+}
+
+/**
+ * Evaluates a dataset (any layout {@linkcode openDataset} reads): embeds its
+ * images with the pack's identity model, then measures identity fidelity
+ * (with the bank), genuine and impostor cosines (all pairs, or `pairs`
+ * sampled with `seed`), the EER between them, the unique-identity ratio of
+ * the identity centres (mean unit features) at each threshold and, with
+ * `real`, the Frechet distance between the unit-length features of the
+ * dataset and of the real faces. Reads `real` before the dataset, so that a
+ * bad path fails before the long part.
+ *
+ * @example Four identities x three images from the fixture pack
+ * ```ts
+ * import { evaluateDataset } from "./evaluate.ts";
+ * import { generateDataset } from "./generate.ts";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * const out = await Deno.makeTempDir();
+ * await generateDataset({ pack, out, ids: 4, perId: 3, seed: 1, overwrite: true });
+ * const { report, sheet } = await evaluateDataset(out, { pack, sheet: { identities: 2, images: 3 } });
+ * console.assert(report.genuine!.count === 4 * 3 && report.impostor!.count === 66 - 12);
+ * console.assert(report.fidelity!.count === 12 && sheet.length === 2 && sheet[0].length === 3);
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export async function evaluateDataset(dataset: string | DatasetIndex, options: EvaluateOptions): Promise<Evaluation> {
+  const started = performance.now();
+  const { pack } = options;
+  const pairs = checkCountOption(options.pairs, 1_000_000, "pairs");
+  const seed = checkSeed(options.seed ?? 0);
+  const sheetIds = checkCountOption(options.sheet?.identities, 8, "contact sheet identities");
+  const sheetImages = checkCountOption(options.sheet?.images, 8, "contact sheet images");
+  const thresholds = options.uniqueThresholds ?? [0.4];
+  for (const threshold of thresholds) {
+    if (!(threshold >= -1 && threshold <= 1)) {
+      throw new RangeError(`Cannot count unique identities at cosine ${threshold}: current value is not in -1..1`);
+    }
+  }
+  const index = typeof dataset === "string" ? await openDataset(dataset) : dataset;
+  if (options.real !== undefined) {
+    const info = await Deno.stat(options.real).catch(() => undefined);
+    if (!info) throw new TypeError(`Cannot read real faces at ${options.real}: current path does not exist`);
+  }
+
+  // Contact sheet: the first images of the first identities, in dataset order.
+  const sheetRows = new Map<number, number>();
+  const keep = (item: DatasetItem) => {
+    if (!sheetRows.has(item.identity)) {
+      if (sheetRows.size >= sheetIds) return false;
+      sheetRows.set(item.identity, 0);
+    }
+    const taken = sheetRows.get(item.identity)!;
+    if (taken >= sheetImages) return false;
+    sheetRows.set(item.identity, taken + 1);
+    return true;
+  };
+  const embedded = await embedDataset(index, {
+    pack,
+    batchSize: options.batchSize,
+    keep,
+    signal: options.signal,
+    onProgress: (done, total) => options.onProgress?.({ stage: "dataset", done, total }),
+  });
+  const { features, items } = embedded;
+  if (features.length === 0) {
+    throw new RangeError(
+      `Cannot evaluate ${index.path}: current dataset has no embeddable image (${index.items.length} listed, ` +
+        `${embedded.noFace.length} without a face, ${embedded.unreadable.length} unreadable)`,
+    );
+  }
+  const labels = items.map((item) => item.identity);
+
+  let fidelity: EvalReport["fidelity"] = null;
+  const bank = index.bank;
+  if (bank && bank[0]?.length === features[0].length && items.every((item) => item.identity < bank.length)) {
+    const cosines = features.map((feature, k) => cosineSimilarity(feature, bank[items[k].identity]));
+    fidelity = {
+      ...summarize(cosines),
+      histogram: histogram(cosines, HISTOGRAM_RANGE),
+      bankPackSha256: index.bankInfo?.packSha256 ?? null,
+    };
+  }
+  const absent: Record<string, string> = { ...ABSENT_METRICS };
+  if (!fidelity) {
+    absent.fidelity = bank
+      ? `the bank's vectors (${bank[0]?.length}-d, ${bank.length}) do not match the features (${
+        features[0].length
+      }-d) or the identities`
+      : "no identity bank (identities.npy): the images' identity vectors are unknown";
+  }
+
+  const pairReport = (scores: ReturnType<typeof genuineScores>): PairReport | null =>
+    scores.scores.length === 0 ? null : {
+      ...summarize(scores.scores),
+      available: scores.available,
+      exhaustive: scores.exhaustive,
+      histogram: histogram(scores.scores, HISTOGRAM_RANGE),
+    };
+  const genuineRaw = genuineScores(features, labels, { pairs, seed });
+  const impostorRaw = impostorScores(features, labels, { pairs, seed });
+  const genuine = pairReport(genuineRaw), impostor = pairReport(impostorRaw);
+  if (!genuine) absent.genuine = "no identity has two embedded images";
+  if (!impostor) absent.impostor = "fewer than two identities";
+  const eer = genuine && impostor ? equalErrorRate(genuineRaw.scores, impostorRaw.scores) : null;
+  if (!eer) absent.eer = "needs both genuine and impostor pairs";
+  const centres = unitCentres(features, labels);
+  const unique = thresholds.map((threshold) => uniqueIdentities(centres, threshold));
+
+  let realism: EvalReport["realism"] = null;
+  if (options.real !== undefined) {
+    const real = await realFeatures(options.real, options);
+    if (real.features.length < 2 || features.length < 2) {
+      absent.realism =
+        `needs two features on each side: current counts are ${features.length} and ${real.features.length}`;
+    } else if (real.features[0].length !== features[0].length) {
+      throw new RangeError(
+        `Cannot compare real features of ${options.real} (${
+          real.features[0].length
+        }-d) with the dataset's: current features are ${features[0].length}-d`,
+      );
+    } else {
+      realism = {
+        frechetDistance: frechetDistance(
+          gaussianStats(unitVectors(features)),
+          gaussianStats(unitVectors(real.features)),
+        ),
+        real: {
+          path: options.real,
+          images: real.images,
+          embedded: real.features.length,
+          noFace: real.noFace,
+          unreadable: real.unreadable,
+        },
+      };
+    }
+  } else {
+    absent.realism = "no real faces given (--real DIR)";
+  }
+
+  const perIdentity = new Map<number, number>();
+  for (const label of labels) perIdentity.set(label, (perIdentity.get(label) ?? 0) + 1);
+  const counts = [...perIdentity.values()];
+  const identitySha = pack.manifest.files.identity?.sha256 ?? null;
+  const seconds = (performance.now() - started) / 1000;
+  const report: EvalReport = {
+    version: 1,
+    dataset: {
+      path: index.path,
+      layout: index.layout,
+      identities: new Set(index.items.map((item) => item.identity)).size,
+      images: index.items.length,
+      embedded: features.length,
+      aligned: embedded.aligned,
+      noFace: embedded.noFace.length,
+      unreadable: embedded.unreadable.length,
+      problems: [
+        ...embedded.unreadable.map(({ file, reason }) => `${file}: ${reason}`),
+        ...embedded.noFace.map((file) => `${file}: no face found`),
+      ].slice(0, 20),
+      imagesPerIdentity: {
+        min: counts.reduce((min, count) => Math.min(min, count), Infinity),
+        mean: features.length / counts.length,
+        max: counts.reduce((max, count) => Math.max(max, count), 0),
+      },
+    },
+    model: { pack: pack.manifest.name, packSha256: pack.sha256, identitySha256: identitySha, backend: pack.backend },
+    options: { pairs, seed },
+    fidelity,
+    genuine,
+    impostor,
+    eer,
+    uniqueIdentities: unique,
+    spread: null,
+    realism,
+    absent,
+    seconds,
+    imagesPerSecond: index.items.length / Math.max(seconds, 1e-9),
+  };
+  // Contact sheet rows in identity order of appearance.
+  const rows = new Map<number, RgbImage[]>();
+  for (const { item, face } of embedded.kept) {
+    if (!rows.has(item.identity)) rows.set(item.identity, []);
+    rows.get(item.identity)!.push(face);
+  }
+  return { report, sheet: [...rows.values()] };
+}

@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { unzipSync } from "fflate";
+import { encodeBank } from "./bank.ts";
+import { embed } from "./estimators/embed.ts";
+import { ABSENT_METRICS, embedDataset, evaluateDataset } from "./evaluate.ts";
+import { generateDataset } from "./generate.ts";
+import { decodeImage, encodePng } from "./image/codec.ts";
+import { equalErrorRate, genuineScores, impostorScores, summarize } from "./metrics.ts";
+import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+import { openDataset, readDataset } from "./read_dataset.ts";
+import { cosineSimilarity } from "./vectors.ts";
+
+const close = (actual: number, expected: number, tolerance: number, what = "") =>
+  assert.ok(Math.abs(actual - expected) <= tolerance, `${what} ${actual} != ${expected}`);
+
+Deno.test("evaluateDataset on 4 identities x 3 images of the fixture pack", async (t) => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+  const root = await Deno.makeTempDir();
+  const data = join(root, "data");
+  try {
+    await generateDataset({ pack, out: data, ids: 4, perId: 3, seed: 2, format: "zip", shardSize: 3 });
+    const progress: string[] = [];
+    const { report, sheet } = await evaluateDataset(data, {
+      pack,
+      uniqueThresholds: [0.4, 0.9],
+      sheet: { identities: 3, images: 2 },
+      onProgress: (p) => progress.push(`${p.stage} ${p.done}/${p.total}`),
+    });
+
+    await t.step("counts, layout, options and what is absent", () => {
+      assert.equal(report.version, 1);
+      assert.deepEqual(
+        { ...report.dataset, path: undefined },
+        {
+          path: undefined,
+          layout: "zip",
+          identities: 4,
+          images: 12,
+          embedded: 12,
+          aligned: 0,
+          noFace: 0,
+          unreadable: 0,
+          problems: [],
+          imagesPerIdentity: { min: 3, mean: 3, max: 3 },
+        },
+      );
+      assert.equal(report.model.pack, "fixture");
+      assert.equal(report.model.packSha256, pack.sha256);
+      assert.deepEqual(report.options, { pairs: 1_000_000, seed: 0 });
+      assert.equal(report.genuine!.count, 12);
+      assert.equal(report.genuine!.exhaustive, true);
+      assert.equal(report.impostor!.count, 66 - 12);
+      assert.equal(report.spread, null);
+      assert.equal(report.realism, null);
+      assert.equal(report.absent.spread, ABSENT_METRICS.spread);
+      assert.match(report.absent.realism, /--real/);
+      assert.equal(report.absent.fidelity, undefined);
+      assert.equal(progress.at(-1), "dataset 12/12");
+      assert.equal(report.genuine!.histogram.counts.reduce((a, b) => a + b), 12);
+    });
+
+    await t.step("the numbers are the metric functions' on the model's features", async () => {
+      const index = await openDataset(data);
+      const { features, items } = await embedDataset(index, { pack });
+      const labels = items.map((item) => item.identity);
+      const genuine = genuineScores(features, labels), impostor = impostorScores(features, labels);
+      close(report.genuine!.mean, summarize(genuine.scores).mean, 1e-6, "genuine");
+      close(report.impostor!.mean, summarize(impostor.scores).mean, 1e-6, "impostor");
+      const eer = equalErrorRate(genuine.scores, impostor.scores);
+      close(report.eer!.rate, eer.rate, 1e-6, "EER");
+      // Fidelity: the cosine of image 0 of identity 1 (decoded and embedded by hand) to its bank vector.
+      const shard = unzipSync(await Deno.readFile(join(data, "shard-00000.zip")));
+      const image = await decodeImage(shard["000001/000.jpg"]);
+      const [feature] = await embed([image], { pack });
+      const cosine = cosineSimilarity(feature, index.bank![1]);
+      const cosines = features.map((f, k) => cosineSimilarity(f, index.bank![items[k].identity]));
+      close(cosines[3], cosine, 1e-5, "fidelity of 000001/000");
+      close(report.fidelity!.mean, summarize(cosines).mean, 1e-6, "fidelity mean");
+      assert.equal(report.fidelity!.count, 12);
+      assert.equal(report.fidelity!.bankPackSha256, pack.sha256);
+    });
+
+    await t.step("unique identities at each threshold; contact sheet rows x columns", () => {
+      assert.deepEqual(report.uniqueIdentities.map((u) => [u.threshold, u.total]), [[0.4, 4], [0.9, 4]]);
+      assert.ok(report.uniqueIdentities[0].unique <= report.uniqueIdentities[1].unique);
+      assert.equal(sheet.length, 3);
+      assert.deepEqual(sheet.map((row) => row.length), [2, 2, 2]);
+      assert.equal(sheet[0][0].width, 112);
+    });
+
+    await t.step("--real: the same images (an ImageFolder copy, or their features) are at distance 0", async () => {
+      const copy = join(root, "copy");
+      const index = await openDataset(data);
+      for (const { item, bytes } of await Array.fromAsync(readDataset(index))) {
+        await Deno.mkdir(join(copy, `id${item.identity}`), { recursive: true });
+        await Deno.writeFile(join(copy, `id${item.identity}`, `${item.image}.jpg`), bytes!);
+      }
+      const withReal = await evaluateDataset(data, { pack, real: copy });
+      assert.equal(withReal.report.realism!.real.embedded, 12);
+      close(withReal.report.realism!.frechetDistance, 0, 1e-6, "FD to itself");
+      assert.equal(withReal.report.absent.realism, undefined);
+      const { features } = await embedDataset(await openDataset(copy), { pack });
+      await Deno.writeFile(join(root, "real.npy"), encodeBank(features));
+      const fromNpy = await evaluateDataset(data, { pack, real: join(root, "real.npy") });
+      close(fromNpy.report.realism!.frechetDistance, 0, 1e-6, "FD to its features");
+      // Two of the four identities: another mean and covariance, a positive distance.
+      await Deno.writeFile(join(root, "half.npy"), encodeBank(features.slice(0, 6)));
+      const half = await evaluateDataset(data, { pack, real: join(root, "half.npy") });
+      assert.ok(half.report.realism!.frechetDistance > 1e-3, `${half.report.realism!.frechetDistance}`);
+    });
+
+    await t.step("few pairs asked: sampled and said so", async () => {
+      const { report } = await evaluateDataset(data, { pack, pairs: 5, seed: 9 });
+      assert.equal(report.genuine!.count, 5);
+      assert.equal(report.genuine!.exhaustive, false);
+      assert.equal(report.genuine!.available, 12);
+      assert.equal(report.impostor!.count, 5);
+      assert.deepEqual(report.options, { pairs: 5, seed: 9 });
+    });
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("evaluateDataset: photos that are not 112x112 are aligned; unreadable ones are listed", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+  const root = await Deno.makeTempDir();
+  try {
+    const face = encodePng({ width: 112, height: 112, data: new Uint8Array(112 * 112 * 3).fill(120) });
+    for (
+      const [file, bytes] of [
+        ["ann/1.png", face],
+        ["ann/2.png", face],
+        ["bob/1.png", face],
+        ["bob/blank.png", encodePng({ width: 200, height: 150, data: new Uint8Array(200 * 150 * 3) })],
+        ["bob/broken.jpg", new Uint8Array([1, 2, 3])],
+      ] as const
+    ) {
+      await Deno.mkdir(join(root, file.split("/")[0]), { recursive: true });
+      await Deno.writeFile(join(root, file), bytes);
+    }
+    const { report } = await evaluateDataset(root, { pack });
+    assert.equal(report.dataset.layout, "imagefolder");
+    assert.equal(report.dataset.images, 5);
+    assert.equal(report.dataset.embedded, 3);
+    assert.equal(report.dataset.noFace, 1);
+    assert.equal(report.dataset.unreadable, 1);
+    assert.equal(report.dataset.problems.length, 2);
+    assert.match(report.dataset.problems[0], /^bob\/broken\.jpg: Cannot decode image/);
+    assert.equal(report.dataset.problems[1], "bob/blank.png: no face found");
+    assert.equal(report.fidelity, null);
+    assert.match(report.absent.fidelity, /no identity bank/);
+    // Identical images: genuine and impostor cosines are 1, the EER is 1/2.
+    close(report.genuine!.mean, 1, 1e-6);
+    assert.equal(report.eer!.rate, 0.5);
+    assert.equal(report.uniqueIdentities[0].unique, 1);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("evaluateDataset refuses bad options and empty results before or instead of a report", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+  const root = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(join(root, "broken.jpg"), new Uint8Array([0]));
+    await assert.rejects(evaluateDataset(root, { pack, pairs: 0 }), /Cannot use 0 pairs/);
+    await assert.rejects(evaluateDataset(root, { pack, seed: -1 }), /seed as -1/);
+    await assert.rejects(evaluateDataset(root, { pack, uniqueThresholds: [1.5] }), /cosine 1.5/);
+    await assert.rejects(
+      evaluateDataset(root, { pack, real: join(root, "missing") }),
+      /real faces at .*missing: current path does not exist/,
+    );
+    await assert.rejects(
+      evaluateDataset(root, { pack }),
+      /no embeddable image \(1 listed, 0 without a face, 1 unreadable\)/,
+    );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

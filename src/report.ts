@@ -1,0 +1,258 @@
+/**
+ * Writes a dataset quality report (see `evaluate.ts`) to a folder:
+ * `report.json` (every number), `report.md` (a table and the plots),
+ * `similarity.png` (genuine and impostor cosines), `fidelity.png` (cosine to
+ * the identity vectors, when the bank is present) and `contact_sheet.png`
+ * (identities x images). Other files in the folder are left alone.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { EvalReport, Evaluation } from "./evaluate.ts";
+import { encodePng } from "./image/codec.ts";
+import { type Color, histogramPlot, imageGrid } from "./image/plot.ts";
+
+/**
+ * Colours of the report's plots.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_COLORS } from "./report.ts";
+ * console.assert(REPORT_COLORS.genuine[1] > REPORT_COLORS.genuine[0]); // green
+ * ```
+ */
+export const REPORT_COLORS: Readonly<Record<"genuine" | "impostor" | "fidelity" | "threshold", Color>> = {
+  genuine: [46, 160, 67],
+  impostor: [214, 39, 40],
+  fidelity: [31, 119, 180],
+  threshold: [60, 60, 60],
+};
+
+/**
+ * The names of the files a report consists of.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_FILES } from "./report.ts";
+ * console.assert(REPORT_FILES.json === "report.json");
+ * ```
+ */
+export const REPORT_FILES = {
+  json: "report.json",
+  markdown: "report.md",
+  similarity: "similarity.png",
+  fidelity: "fidelity.png",
+  sheet: "contact_sheet.png",
+} as const;
+
+const fixed = (value: number, digits = 3) => value.toFixed(digits);
+const percent = (value: number) => `${(100 * value).toFixed(2)} %`;
+const count = (value: number) => value.toLocaleString("en-US");
+
+/**
+ * The report as Markdown: what was evaluated, a table of the metrics with
+ * how each was measured, the plots that exist (`images` names them) and the
+ * metrics that are absent, with the reason.
+ *
+ * @example
+ * ```ts
+ * import { reportMarkdown } from "./report.ts";
+ * import type { EvalReport } from "./evaluate.ts";
+ * const summary = { count: 2, mean: 0.5, std: 0.1, min: 0.4, p5: 0.41, median: 0.5, max: 0.6 };
+ * const histogram = { min: -0.5, max: 1, counts: [2] };
+ * const report: EvalReport = {
+ *   version: 1,
+ *   dataset: { path: "out", layout: "folder", identities: 2, images: 4, embedded: 4, aligned: 0, noFace: 0,
+ *     unreadable: 0, problems: [], imagesPerIdentity: { min: 2, mean: 2, max: 2 } },
+ *   model: { pack: "fixture", packSha256: "ab", identitySha256: null, backend: "wasm" },
+ *   options: { pairs: 1000, seed: 0 },
+ *   fidelity: null,
+ *   genuine: { ...summary, available: 2, exhaustive: true, histogram },
+ *   impostor: { ...summary, mean: 0.01, available: 4, exhaustive: true, histogram },
+ *   eer: { rate: 0.25, threshold: 0.3 },
+ *   uniqueIdentities: [{ threshold: 0.4, unique: 2, total: 2, ratio: 1 }],
+ *   spread: null, realism: null, absent: { fidelity: "no bank" }, seconds: 1, imagesPerSecond: 4,
+ * };
+ * const markdown = reportMarkdown(report, { similarity: "similarity.png" });
+ * console.assert(markdown.includes("| EER | 25.00 %") && markdown.includes("![genuine and impostor"));
+ * ```
+ */
+export function reportMarkdown(
+  report: EvalReport,
+  images: { similarity?: string; fidelity?: string; sheet?: string } = {},
+): string {
+  const { dataset, model, genuine, impostor, eer, fidelity, realism } = report;
+  const lines: string[] = [];
+  lines.push(`# Dataset quality report: ${dataset.path}`, "");
+  lines.push(
+    `${count(dataset.images)} images of ${count(dataset.identities)} identities (${dataset.layout}); ` +
+      `${count(dataset.embedded)} embedded` +
+      (dataset.aligned > 0 ? ` (${count(dataset.aligned)} after face alignment)` : "") +
+      (dataset.noFace > 0 ? `, ${count(dataset.noFace)} without a face` : "") +
+      (dataset.unreadable > 0 ? `, ${count(dataset.unreadable)} unreadable` : "") +
+      `. Judge: the identity model of pack \`${model.pack}\` (${model.packSha256.slice(0, 12)}) on ${model.backend}. ` +
+      `${fixed(report.seconds, 1)} s, ${fixed(report.imagesPerSecond, 1)} images/s.`,
+    "",
+  );
+  lines.push("| metric | value | how |", "| --- | --- | --- |");
+  const pairs = (scores: NonNullable<typeof genuine>) =>
+    scores.exhaustive
+      ? `all ${count(scores.count)} pairs`
+      : `${count(scores.count)} pairs sampled of ${count(scores.available)} (seed ${report.options.seed})`;
+  if (fidelity) {
+    lines.push(
+      `| identity fidelity | ${fixed(fidelity.mean)} +- ${fixed(fidelity.std)} (5th pct ${fixed(fidelity.p5)}) | ` +
+        `cos(embed(image), its identity vector), ${count(fidelity.count)} images |`,
+    );
+  }
+  if (genuine) {
+    lines.push(
+      `| genuine cosine | ${fixed(genuine.mean)} +- ${fixed(genuine.std)} | images of one identity, ${
+        pairs(genuine)
+      } |`,
+    );
+  }
+  if (impostor) {
+    lines.push(
+      `| impostor cosine | ${fixed(impostor.mean)} +- ${fixed(impostor.std)} | images of different identities, ${
+        pairs(impostor)
+      } |`,
+    );
+  }
+  if (eer) {
+    lines.push(
+      `| EER | ${percent(eer.rate)} at cosine ${fixed(eer.threshold)} | exact threshold sweep over the pairs above |`,
+    );
+  }
+  for (const unique of report.uniqueIdentities) {
+    lines.push(
+      `| unique identities at ${unique.threshold} | ${percent(unique.ratio)} (${count(unique.unique)} of ${
+        count(unique.total)
+      }) | no earlier identity centre (mean unit feature) above cosine ${unique.threshold} (Vec2Face) |`,
+    );
+  }
+  if (realism) {
+    lines.push(
+      `| Frechet distance to real faces | ${fixed(realism.frechetDistance, 4)} | unit-length identity features, ` +
+        `${count(dataset.embedded)} vs ${count(realism.real.embedded)} real (${realism.real.path}) |`,
+    );
+  }
+  lines.push("");
+  if (images.similarity) {
+    lines.push(
+      `![genuine and impostor cosines](${images.similarity})`,
+      "",
+      "Genuine (green) and impostor (red) cosines, each as shares of its pairs" +
+        (eer ? `; dashed: the EER threshold ${fixed(eer.threshold)}.` : "."),
+      "",
+    );
+  }
+  if (images.fidelity) {
+    lines.push(`![identity fidelity](${images.fidelity})`, "", "Cosine of each image to its identity vector.", "");
+  }
+  if (images.sheet) {
+    lines.push(`![contact sheet](${images.sheet})`, "", "Contact sheet: one identity per row.", "");
+  }
+  const absent = Object.entries(report.absent);
+  if (absent.length > 0) {
+    lines.push("Not measured:", "");
+    for (const [metric, reason] of absent) lines.push(`- ${metric}: ${reason}`);
+    lines.push("");
+  }
+  if (dataset.problems.length > 0) {
+    lines.push("Problems (first 20):", "");
+    for (const problem of dataset.problems) lines.push(`- ${problem}`);
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Checks that `out` can hold a report (a folder, or nothing yet) before any
+ * slow work; throws a `TypeError` when it is a file.
+ *
+ * @example
+ * ```ts
+ * import { checkReportFolder } from "./report.ts";
+ * const file = await Deno.makeTempFile();
+ * let message = "";
+ * await checkReportFolder(file).catch((error) => message = error.message);
+ * console.assert(message.endsWith("current path is a file, not a folder"));
+ * await Deno.remove(file);
+ * ```
+ */
+export async function checkReportFolder(out: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(out);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  if (!info.isDirectory) {
+    throw new TypeError(`Cannot write a report to ${out}: current path is a file, not a folder`);
+  }
+}
+
+async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
+  await Deno.writeFile(`${path}.tmp`, bytes);
+  await Deno.rename(`${path}.tmp`, path);
+}
+
+/**
+ * Writes an evaluation to `out` (created if missing): the PNGs first, then
+ * `report.md` and `report.json` last, each under a temporary name renamed
+ * when complete. Returns the paths written.
+ *
+ * @example
+ * ```ts
+ * import { evaluateDataset } from "./evaluate.ts";
+ * import { generateDataset } from "./generate.ts";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * import { writeReport } from "./report.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * const data = await Deno.makeTempDir(), out = await Deno.makeTempDir();
+ * await generateDataset({ pack, out: data, ids: 2, perId: 2, overwrite: true });
+ * const written = await writeReport(out, await evaluateDataset(data, { pack }));
+ * console.assert(written.length === 5 && JSON.parse(await Deno.readTextFile(`${out}/report.json`)).version === 1);
+ * await Deno.remove(data, { recursive: true });
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ */
+export async function writeReport(out: string, evaluation: Evaluation): Promise<string[]> {
+  await checkReportFolder(out);
+  await Deno.mkdir(out, { recursive: true });
+  const { report, sheet } = evaluation;
+  const written: string[] = [];
+  const images: { similarity?: string; fidelity?: string; sheet?: string } = {};
+  const write = async (name: string, bytes: Uint8Array) => {
+    await writeAtomic(join(out, name), bytes);
+    written.push(join(out, name));
+  };
+  const series = [
+    report.genuine && { counts: report.genuine.histogram.counts, color: REPORT_COLORS.genuine },
+    report.impostor && { counts: report.impostor.histogram.counts, color: REPORT_COLORS.impostor },
+  ].filter((one) => one !== null);
+  const range = report.genuine?.histogram ?? report.impostor?.histogram;
+  if (range && series.length > 0) {
+    const markers = report.eer ? [{ value: report.eer.threshold, color: REPORT_COLORS.threshold }] : [];
+    await write(
+      REPORT_FILES.similarity,
+      encodePng(histogramPlot(series, { min: range.min, max: range.max, markers })),
+    );
+    images.similarity = REPORT_FILES.similarity;
+  }
+  if (report.fidelity) {
+    const { histogram } = report.fidelity;
+    const plot = histogramPlot([{ counts: histogram.counts, color: REPORT_COLORS.fidelity }], histogram);
+    await write(REPORT_FILES.fidelity, encodePng(plot));
+    images.fidelity = REPORT_FILES.fidelity;
+  }
+  if (sheet.length > 0) {
+    await write(REPORT_FILES.sheet, encodePng(imageGrid(sheet)));
+    images.sheet = REPORT_FILES.sheet;
+  }
+  await write(REPORT_FILES.markdown, new TextEncoder().encode(reportMarkdown(report, images)));
+  await write(REPORT_FILES.json, new TextEncoder().encode(JSON.stringify(report, null, 2) + "\n"));
+  return written;
+}
