@@ -7,7 +7,7 @@ import { Random } from "./src/random.ts";
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 const FIXTURE = new URL("./models/fixture/", import.meta.url).pathname;
-const DEFAULT = new URL("./models/fixture/", import.meta.url).pathname;
+const DEFAULT = new URL("./models/vec2face-small/", import.meta.url).pathname;
 
 async function cli(...args: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
   const output = await new Deno.Command(Deno.execPath(), {

@@ -1,8 +1,11 @@
 // Render throughput per backend on a pack (default: the bundled one).
 //
 //   deno run -A bench/render_bench.ts [--images 64] [--batch-size 16] [--backends wasm,native,webgpu] [--pack DIR]
+//       [--torch CONFIG [--checkpoint FILE]]
 //
 // Prints a table: generator-only images/s, and images/s including JPEG encoding.
+// --torch adds torch eager on CPU for the pack's training config (training/bench_torch.py,
+// /usr/bin/python3 with torch), with the same weights when --checkpoint gives them.
 import { parseArgs } from "node:util";
 import { type Backend, resolveBackend } from "../src/_backend.ts";
 import { encodeJpeg } from "../src/image/codec.ts";
@@ -17,6 +20,8 @@ const { values } = parseArgs({
     "batch-size": { type: "string", default: "16" },
     backends: { type: "string", default: "wasm,native,webgpu" },
     pack: { type: "string" },
+    torch: { type: "string" },
+    checkpoint: { type: "string" },
   },
 });
 const count = Number(values.images);
@@ -44,6 +49,16 @@ for (const backend of values.backends.split(",") as Backend[]) {
     (count / (renderSeconds + encodeSeconds)).toFixed(1),
     `${count} images, batch ${batchSize}, JPEG ${(1000 * encodeSeconds / count).toFixed(2)} ms/image`,
   ]);
+}
+if (values.torch) {
+  const script = new URL("../training/bench_torch.py", import.meta.url).pathname;
+  const args = [script, "--config", values.torch, "--images", String(count), "--batch", String(batchSize)];
+  if (values.checkpoint) args.push("--checkpoint", values.checkpoint);
+  const result = await new Deno.Command("/usr/bin/python3", { args, stderr: "inherit" }).output();
+  if (result.success) {
+    const { images_per_s: rate, threads } = JSON.parse(new TextDecoder().decode(result.stdout));
+    rows.push([`torch eager (CPU, ${threads} threads)`, String(rate), "-", `config ${values.torch}, no JPEG`]);
+  } else rows.push(["torch eager", "-", "-", `failed (exit ${result.code})`]);
 }
 const header = ["backend", "render img/s", "render+jpeg img/s", "notes"];
 console.log(`| ${header.join(" | ")} |\n|${header.map(() => "---").join("|")}|`);

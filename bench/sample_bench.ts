@@ -8,7 +8,7 @@
 // --baseline-max; above, its time is extrapolated from the time at --baseline-max by the N^2 law
 // (marked "~", "extrap."). Where both ran, the banks are compared bit for bit.
 import { parseArgs } from "node:util";
-import { loadPack } from "../src/model_pack.ts";
+import { DEFAULT_PACK, loadPack } from "../src/model_pack.ts";
 import { drawFromPrior, parsePrior, type Prior } from "../src/prior.ts";
 import { Random, Stream } from "../src/random.ts";
 import { sample, type SampleEngine } from "../src/sample.ts";
@@ -35,7 +35,7 @@ if (values.prior) {
   threshold = Number(values.threshold ?? 0.476);
   priorName = values.prior;
 } else {
-  await using pack = await loadPack(undefined, { device: "wasm" });
+  await using pack = await loadPack(DEFAULT_PACK, { device: "wasm" });
   prior = pack.prior;
   threshold = Number(values.threshold ?? pack.manifest.separationThreshold);
   priorName = `default pack ${pack.manifest.name}${pack.manifest.fixture ? " (synthetic prior)" : ""}`;

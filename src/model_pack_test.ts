@@ -3,10 +3,14 @@ import { join } from "node:path";
 import { Vec2FaceError } from "./errors.ts";
 import { DEFAULT_PACK, FIXTURE_PACK, loadPack } from "./model_pack.ts";
 
-Deno.test("the default pack loads, is labelled a fixture, and identifies itself by manifest sha256", async () => {
+Deno.test("the default pack is the trained one, the fixture is labelled, both identify themselves by sha256", async () => {
+  await using fixture = await loadPack(FIXTURE_PACK, { device: "wasm", pull: false });
+  assert.equal(fixture.manifest.fixture, true);
+  assert.match(fixture.manifest.description, /fixture/i);
   await using pack = await loadPack(DEFAULT_PACK, { device: "wasm", pull: false });
-  assert.equal(pack.manifest.fixture, true);
-  assert.match(pack.manifest.description, /fixture/i);
+  assert.equal(pack.manifest.name, "vec2face-small");
+  assert.notEqual(pack.manifest.fixture, true);
+  assert.notEqual(pack.sha256, fixture.sha256);
   assert.match(pack.sha256, /^[0-9a-f]{64}$/);
   assert.equal(pack.prior.dim, 512);
   assert.equal(pack.backend, "wasm");

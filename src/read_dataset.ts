@@ -381,7 +381,7 @@ export async function* readDataset(
         }
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound || error instanceof RangeError)) throw error;
-        problem = error instanceof Deno.errors.NotFound ? "file is missing" : error.message;
+        problem = error instanceof Deno.errors.NotFound ? "file is missing" : (error as Error).message;
       }
       if (bytes && item.sha256 && createHash("sha256").update(bytes).digest("hex") !== item.sha256) {
         problem = "sha256 differs from the manifest's";

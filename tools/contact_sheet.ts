@@ -3,9 +3,10 @@
 // perturbed identity vectors (the pack's sigmas), as one PNG.
 //
 //   deno run -A tools/contact_sheet.ts --faces PREFIX --out docs/contact_sheet.png \
-//       [--people 8] [--variations 6] [--pack DIR] [--seed K]
+//       [--people 8] [--variations 6] [--pack DIR] [--seed K] [--with-real]
 //
-// PREFIX is tools/prepare_faces.ts output (e.g. LFW): PREFIX.faces.npy,
+// The first column (the real face) stays blank unless --with-real: LFW and
+// UTKFace photos must not be committed. PREFIX is tools/prepare_faces.ts output (e.g. LFW): PREFIX.faces.npy,
 // PREFIX.features.npy, PREFIX.json. One face each of `--people` different
 // people (parent folders), spread over the file, is shown.
 import { parseArgs } from "node:util";
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     pack: { type: "string" },
     seed: { type: "string", default: "0" },
     device: { type: "string", default: "auto" },
+    "with-real": { type: "boolean", default: false },
   },
 });
 if (!values.faces || !values.out) {
@@ -81,7 +83,8 @@ const paste = (pixels: Uint8Array, row: number, column: number) => {
   }
 };
 chosen.forEach((faceIndex, row) => {
-  paste(faces.row(faceIndex), row, 0);
+  // Real photos are research-licensed: only shown with --with-real, never committed.
+  if (values["with-real"]) paste(faces.row(faceIndex), row, 0);
   renders[row].forEach((image, column) => paste(image.data, row, column + 1));
 });
 await Deno.writeFile(values.out, encodePng({ width, height, data: sheet }));

@@ -38,35 +38,30 @@ from train import inference_masks, to_tensor  # noqa: E402
 
 
 def fit_ridge(features: np.ndarray, faces: np.ndarray, rows: np.ndarray):
-    """Closed-form ridge x ~ W v + b; lambda picked on the last 1,000 rows."""
+    """Closed-form ridge x ~ W v + b (float64, with intercept), fitted on all
+    but the last 1,000 training rows; lambda picked on those 1,000."""
     fit_rows, val_rows = rows[:-1000], rows[-1000:]
-
-    def solve(fit, lam):
-        X = features[fit].astype(np.float64)
-        mean_x = X.mean(0)
-        Xc = X - mean_x
-        gram = Xc.T @ Xc
-        cross = np.zeros((X.shape[1], 112 * 112 * 3))
-        mean_y = np.zeros(112 * 112 * 3)
-        for start in range(0, len(fit), 2000):
-            chunk = faces[fit[start:start + 2000]].reshape(-1, 112 * 112 * 3).astype(np.float64) / 127.5 - 1
-            cross += Xc[start:start + 2000].T @ chunk
-            mean_y += chunk.sum(0)
-        mean_y /= len(fit)
-        cross -= np.outer(Xc.sum(0), mean_y)  # zero up to rounding; keeps the centring exact
-        weights = np.linalg.solve(gram + lam * np.eye(len(gram)), cross)
-        return mean_x, mean_y, weights
-
+    x = features[fit_rows].astype(np.float64)
+    mean_x = x.mean(0)
+    xc = x - mean_x
+    gram = xc.T @ xc
+    cross = np.zeros((x.shape[1], 112 * 112 * 3))
+    mean_y = np.zeros(112 * 112 * 3)
+    for start in range(0, len(fit_rows), 2000):
+        chunk = np.asarray(faces[fit_rows[start:start + 2000]]).reshape(-1, 112 * 112 * 3).astype(np.float64) / 127.5 - 1
+        cross += xc[start:start + 2000].T @ chunk
+        mean_y += chunk.sum(0)
+    mean_y /= len(fit_rows)
+    real = np.asarray(faces[val_rows]).reshape(len(val_rows), -1).astype(np.float64) / 127.5 - 1
     best = None
     for lam in [1.0, 10.0, 100.0, 1000.0]:
-        mean_x, mean_y, weights = solve(fit_rows, lam)
+        weights = np.linalg.solve(gram + lam * np.eye(len(gram)), cross)
         pred = (features[val_rows] - mean_x) @ weights + mean_y
-        real = faces[val_rows].reshape(len(val_rows), -1).astype(np.float64) / 127.5 - 1
         l1 = np.abs(np.clip(pred, -1, 1) - real).mean()
         print(f"ridge lambda {lam}: validation L1 {l1:.4f}", flush=True)
         if best is None or l1 < best[0]:
-            best = (l1, lam)
-    mean_x, mean_y, weights = solve(rows, best[1])
+            best = (l1, lam, weights)
+    weights = best[2]
     print(f"ridge: lambda {best[1]}", flush=True)
 
     def render(vectors: np.ndarray) -> torch.Tensor:
@@ -137,6 +132,7 @@ def main() -> None:
     parser.add_argument("--identity", required=True)
     parser.add_argument("--checkpoint", help="train.py checkpoint (EMA weights are evaluated)")
     parser.add_argument("--eval", action="append", required=True, help="NAME:PREFIX:ROWS")
+    parser.add_argument("--no-ridge", action="store_true", help="skip the baseline (e.g. already measured)")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
@@ -148,7 +144,7 @@ def main() -> None:
     train_features = np.load(args.train + ".features.npy")
     held = np.array(split["holdout"])
     train_rows = np.setdiff1d(np.arange(split["count"]), held)
-    methods = {"ridge": fit_ridge(train_features, train_faces, train_rows)}
+    methods = {} if args.no_ridge else {"ridge": fit_ridge(train_features, train_faces, train_rows)}
     if args.checkpoint:
         state = torch.load(args.checkpoint)
         model = Vec2Face(CONFIGS[state["config"]])

@@ -83,6 +83,29 @@ def to_tensor(faces: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(faces.astype(np.float32)).permute(0, 3, 1, 2) / 127.5 - 1.0
 
 
+def ridge_init(model: Vec2Face, faces, features: np.ndarray, rows: np.ndarray, lam: float = 10.0) -> None:
+    """pixel_skip := ridge regression from identity vectors to the faces'
+    box-downsampled pixels, centred: the decoder keeps supplying the mean face."""
+    side = model.cfg.pixel_skip
+    factor = 112 // side
+    x = features[rows].astype(np.float64)
+    x_mean = x.mean(0)
+    xc = x - x_mean
+    targets = np.zeros((len(rows), 3 * side * side))
+    for start in range(0, len(rows), 2000):
+        chunk = np.asarray(faces[rows[start:start + 2000]]).astype(np.float64) / 127.5 - 1
+        chunk = chunk.reshape(-1, side, factor, side, factor, 3).mean((2, 4)).transpose(0, 3, 1, 2)
+        targets[start:start + 2000] = chunk.reshape(len(chunk), -1)
+    targets -= targets.mean(0)
+    weights = np.linalg.solve(xc.T @ xc + lam * np.eye(x.shape[1]), xc.T @ targets)  # [512, 3*s*s]
+    with torch.no_grad():
+        model.pixel_skip.weight.copy_(torch.from_numpy(weights.T.astype(np.float32)))
+        model.pixel_skip.bias.copy_(torch.from_numpy((-x_mean @ weights).astype(np.float32)))
+    residual = np.abs(targets - xc @ weights).mean()
+    print(f"ridge init of pixel_skip ({side}x{side}, lambda {lam}): training L1 of the centred fit {residual:.4f}",
+          flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="prepare_faces.ts output prefix")
@@ -98,6 +121,9 @@ def main() -> None:
     parser.add_argument("--loss-share", type=int, default=8, help="images of a batch that get the identity/FM terms")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument("--init", help="warm start from another run's checkpoint (missing layers keep their init)")
+    parser.add_argument("--ridge-init", action="store_true",
+                        help="set the pixel_skip layer to the closed-form ridge from identity to downsampled faces")
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -122,6 +148,17 @@ def main() -> None:
         optimiser.load_state_dict(state["optimiser"])
         step = state["step"]
         print(f"resumed at step {step}", flush=True)
+    else:
+        if args.init:
+            state = torch.load(args.init)
+            weights = {k: v.float() if v.is_floating_point() else v for k, v in state["ema"].items()}
+            missing, unexpected = model.load_state_dict(weights, strict=False)
+            if unexpected:
+                raise SystemExit(f"Cannot warm start from {args.init}: unexpected layers {unexpected}")
+            print(f"warm start from {args.init} (step {state['step']}); new layers: {missing}", flush=True)
+        if args.ridge_init:
+            ridge_init(model, faces, features, train_rows)
+        ema.load_state_dict(model.state_dict())
     print(f"config {args.config}: {count_parameters(model) / 1e6:.2f}M parameters; "
           f"{len(train_rows)} training faces, {len(held_rows)} held out", flush=True)
 

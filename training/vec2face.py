@@ -59,6 +59,12 @@ class Vec2FaceConfig:
     # unused modules kept for checkpoint compatibility
     patch_size: int = 16
     in_chans: int = 3
+    # Not in the official model (0 = none): side of a linear identity-to-pixels
+    # path added to the conv decoder's output (bilinear upsampling to 112).
+    # It hands a CPU-trained generator the ridge solution at the start (set by
+    # train.py --ridge-init) so its steps go to detail, not to learning a
+    # linear map through the transformer.
+    pixel_skip: int = 0
 
 
 CONFIGS = {
@@ -95,6 +101,7 @@ CONFIGS = {
         z_channels=128,
         gn_groups=4,
         patch_size=16,
+        pixel_skip=28,
     ),
 }
 
@@ -281,6 +288,8 @@ class Vec2Face(nn.Module):
             [Block(dd, cfg.decoder_num_heads, cfg.mlp_ratio) for _ in range(cfg.decoder_depth)]
         )
         self.decoder_norm = nn.LayerNorm(dd, eps=1e-6)
+        if cfg.pixel_skip:
+            self.pixel_skip = nn.Linear(cfg.rep_dim, cfg.out_ch * cfg.pixel_skip ** 2)
 
     def forward(
         self, identity: torch.Tensor, masked: torch.Tensor, kept: torch.Tensor
@@ -323,7 +332,12 @@ class Vec2Face(nn.Module):
         # ---- pixels
         z = self.im_decoder_proj(x[:, 1:, :])  # [B,49,Z]
         z = z.reshape(-1, 7, 7, self.cfg.z_channels).permute(0, 3, 1, 2)
-        return self.im_decoder(z)
+        image = self.im_decoder(z)
+        if self.cfg.pixel_skip:
+            side = self.cfg.pixel_skip
+            coarse = self.pixel_skip(identity).reshape(-1, self.cfg.out_ch, side, side)
+            image = image + F.interpolate(coarse, size=(112, 112), mode="bilinear", align_corners=False)
+        return image
 
 
 def build(name: str) -> Vec2Face:
