@@ -1,3 +1,4 @@
+import { readTree } from "./src/_test_tree.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeBank, encodeBank } from "./src/bank.ts";
@@ -331,19 +332,6 @@ Deno.test("cli prior fit: writes a prior that parses, prints cosine statistics; 
     await Deno.remove(directory, { recursive: true });
   }
 });
-
-async function readTree(root: string): Promise<Map<string, Uint8Array>> {
-  const files = new Map<string, Uint8Array>();
-  const walk = async (directory: string, prefix: string) => {
-    for await (const entry of Deno.readDir(directory)) {
-      const path = join(directory, entry.name);
-      if (entry.isDirectory) await walk(path, `${prefix}${entry.name}/`);
-      else files.set(`${prefix}${entry.name}`, await Deno.readFile(path));
-    }
-  };
-  await walk(root, "");
-  return files;
-}
 
 /** Unit lines in a run's progress journal; -1 before it exists. */
 async function journaledUnits(out: string): Promise<number> {

@@ -1,22 +1,10 @@
+import { readTree } from "./_test_tree.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Vec2FaceError } from "./errors.ts";
 import { type DatasetFormat, generateDataset, type GenerateOptions } from "./generate.ts";
 import { FIXTURE_PACK, loadPack, type ModelPack } from "./model_pack.ts";
 import { Random } from "./random.ts";
-
-async function readTree(root: string): Promise<Map<string, Uint8Array>> {
-  const files = new Map<string, Uint8Array>();
-  const walk = async (directory: string, prefix: string) => {
-    for await (const entry of Deno.readDir(directory)) {
-      const path = join(directory, entry.name);
-      if (entry.isDirectory) await walk(path, `${prefix}${entry.name}/`);
-      else files.set(`${prefix}${entry.name}`, await Deno.readFile(path));
-    }
-  };
-  await walk(root, "");
-  return files;
-}
 
 function assertSameTree(actual: Map<string, Uint8Array>, expected: Map<string, Uint8Array>): void {
   assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());

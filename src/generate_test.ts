@@ -1,22 +1,10 @@
+import { readTree } from "./_test_tree.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { generateDataset } from "./generate.ts";
 import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
 import { Vec2FaceError } from "./errors.ts";
-
-async function readTree(root: string): Promise<Map<string, Uint8Array>> {
-  const files = new Map<string, Uint8Array>();
-  const walk = async (directory: string, prefix: string) => {
-    for await (const entry of Deno.readDir(directory)) {
-      const path = join(directory, entry.name);
-      if (entry.isDirectory) await walk(path, `${prefix}${entry.name}/`);
-      else files.set(`${prefix}${entry.name}`, await Deno.readFile(path));
-    }
-  };
-  await walk(root, "");
-  return files;
-}
 
 for (const device of ["wasm", "native"] as const) {
   Deno.test(`same seed: byte-identical images, manifest and bank with batch sizes 1, 7 and 32 (${device})`, async () => {
