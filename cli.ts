@@ -18,7 +18,15 @@ import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
 import { checkCount } from "./src/dataset.ts";
 import { Vec2FaceError } from "./src/errors.ts";
 import { evaluateDataset, type EvaluateProgress } from "./src/evaluate.ts";
-import { checkFormat, generateDataset, type GenerateProgress, prepareOutput } from "./src/generate.ts";
+import {
+  checkFormat,
+  generateDataset,
+  type GenerateProgress,
+  type GenerateResult,
+  parseShare,
+  prepareOutput,
+  type WorkerShare,
+} from "./src/generate.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
 import { encodePrior, fitPrior } from "./src/prior.ts";
 import { groupIds, parseGroups, priorReport } from "./src/prior_fit.ts";
@@ -35,6 +43,7 @@ Usage:
   cli.ts generate --ids N --per-id M --out DIR [--format folder|zip|webdataset|recordio]
                   [--shard-size S] [--seed K] [--threshold T] [--bank FILE.npy] [--device D]
                   [--pack DIR] [--batch-size B] [--overwrite | --resume]
+                  [--shards k/K | --shards K (k from JOB_COMPLETION_INDEX)]
   cli.ts sample   --n N --out FILE.npy [--seed K] [--threshold T] [--half] [--pack DIR]
   cli.ts embed    --align DIR --out FILE.npy [--device D] [--pack DIR]
   cli.ts prior fit (--features FILE.npy [--groups FILE.json] | --images DIR [--per-folder])
@@ -113,6 +122,7 @@ async function commandGenerate(args: string[]): Promise<void> {
       "batch-size": { type: "string", default: "16" },
       overwrite: { type: "boolean", default: false },
       resume: { type: "boolean", default: false },
+      shards: { type: "string" },
     },
   });
   // Check every argument before any slow work (model pull, sampling).
@@ -132,6 +142,7 @@ async function commandGenerate(args: string[]): Promise<void> {
   if (values.resume && values.overwrite) {
     throw new UsageError("Cannot use --resume with --overwrite: current command has both");
   }
+  const share = readShare(values.shards, format, values.overwrite);
   const bankBytes = values.bank === undefined ? undefined : await Deno.readFile(values.bank);
 
   // Local files only (third-party models are pulled on first use). The bank
@@ -139,7 +150,7 @@ async function commandGenerate(args: string[]): Promise<void> {
   await using pack = await openPack(values.pack, device);
   const bank = bankBytes && decodeBank(bankBytes, { dim: pack.manifest.vectorSize, name: values.bank });
   // --resume checks the folder itself: it must hold an interrupted run of the same spec.
-  if (!values.resume) await prepareOutput(values.out, values.overwrite);
+  if (!values.resume && !share) await prepareOutput(values.out, values.overwrite);
   say(`backend: ${pack.backend}`);
   const bars = { sample: progressBar("sampling"), render: progressBar("rendering") };
   const started = performance.now();
@@ -155,9 +166,11 @@ async function commandGenerate(args: string[]): Promise<void> {
     threshold,
     bank,
     resume: values.resume,
+    share,
     onProgress: (p: GenerateProgress) => bars[p.stage](p.done, p.total),
   });
   const seconds = (performance.now() - started) / 1000;
+  if (share) return say(shareSummary(result, share, values.out, seconds));
   const rendered = result.images - result.kept;
   const layout = format === "zip" || format === "webdataset"
     ? ` in ${result.shards} ${format === "zip" ? "zip" : "tar"} shards`
@@ -169,6 +182,35 @@ async function commandGenerate(args: string[]): Promise<void> {
       (values.resume ? ` (resumed: ${result.kept} kept, ${rendered} rendered)` : "") +
       ` (${seconds.toFixed(1)} s, ${(rendered / seconds).toFixed(1)} images/s, backend ${result.backend})`,
   );
+}
+
+/** `--shards k/K`, or `--shards K` with k from `JOB_COMPLETION_INDEX`; only for zip and WebDataset shards. */
+function readShare(value: string | undefined, format: string, overwrite: boolean): WorkerShare | undefined {
+  if (value === undefined) return undefined;
+  const share = parseShare(value, Deno.env.get("JOB_COMPLETION_INDEX"));
+  if (format !== "zip" && format !== "webdataset") {
+    throw new UsageError(
+      `Cannot use --shards with --format ${format}: current format has no shards (use zip or webdataset)`,
+    );
+  }
+  if (overwrite) {
+    throw new UsageError(
+      "Cannot use --shards with --overwrite: current folder may hold other workers' shards (a worker always continues its own part)",
+    );
+  }
+  return share;
+}
+
+/** What a worker did: its shards, and whether the dataset is now complete (it merged the parts). */
+function shareSummary(result: GenerateResult, share: WorkerShare, out: string, seconds: number): string {
+  const rendered = result.images - result.kept;
+  return `wrote part ${share.index}/${share.count}: ${result.images} images in ${result.shards} shard${
+    result.shards === 1 ? "" : "s"
+  } to ${out}` +
+    ` (${result.kept} kept, ${rendered} rendered, ${seconds.toFixed(1)} s, backend ${result.backend}); ` +
+    (result.complete
+      ? "every part is done: merged into manifest.jsonl"
+      : "waiting for the other parts (the last to finish merges them)");
 }
 
 async function commandSample(args: string[]): Promise<void> {

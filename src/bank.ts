@@ -109,7 +109,8 @@ export function decodeBank(bytes: Uint8Array, options: DecodeBankOptions = {}): 
 
 /**
  * Writes a bank as `PATH` (`.npy`) plus its sidecar `PATH` with `.json` in
- * place of `.npy`, each under a temporary name renamed when complete.
+ * place of `.npy`, each under a temporary name (`PATH.tmp`, or
+ * `PATH.{temporary}` for writers that share a folder) renamed when complete.
  *
  * @example
  * ```ts
@@ -125,11 +126,28 @@ export async function saveBank(
   path: string,
   vectors: Float32Array[],
   info: BankInfo,
-  options: { half?: boolean } = {},
+  options: { half?: boolean; temporary?: string } = {},
 ): Promise<void> {
   const sidecar = path.replace(/\.npy$/, "") + ".json";
-  await Deno.writeFile(`${path}.tmp`, encodeBank(vectors, options));
-  await Deno.rename(`${path}.tmp`, path);
-  await Deno.writeTextFile(`${sidecar}.tmp`, JSON.stringify(info, null, 2) + "\n");
-  await Deno.rename(`${sidecar}.tmp`, sidecar);
+  const temporary = options.temporary ?? "tmp";
+  await Deno.writeFile(`${path}.${temporary}`, encodeBank(vectors, options));
+  await Deno.rename(`${path}.${temporary}`, path);
+  await Deno.writeTextFile(`${sidecar}.${temporary}`, bankSidecarText(info));
+  await Deno.rename(`${sidecar}.${temporary}`, sidecar);
+}
+
+/**
+ * The text of a bank's sidecar (`identities.json`), as {@linkcode saveBank}
+ * writes it: the info as indented JSON and a newline (NaN, as JSON has none,
+ * becomes `null`).
+ *
+ * @example
+ * ```ts
+ * import { bankSidecarText } from "./bank.ts";
+ * const info = { packSha256: "", priorSha256: "", threshold: 0.5, seed: 0, count: 1, candidates: 1, maxCosine: NaN };
+ * console.assert(JSON.parse(bankSidecarText(info)).maxCosine === null);
+ * ```
+ */
+export function bankSidecarText(info: BankInfo): string {
+  return JSON.stringify(info, null, 2) + "\n";
 }

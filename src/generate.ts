@@ -27,6 +27,7 @@ import {
   JOURNAL_NAME,
   type ManifestRow,
   ProgressJournal,
+  readJournalSpec,
   type RunSpec,
   specDifferences,
   type UnitRecord,
@@ -137,10 +138,130 @@ export interface GenerateOptions {
    * `Vec2FaceError` (`resume-mismatch`).
    */
   resume?: boolean;
+  /**
+   * Render only this worker's share of the shards (`zip` and `webdataset`;
+   * the CLI's `--shards k/K`): shards j with j mod `count` = `index`. See
+   * {@linkcode WorkerShare}.
+   */
+  share?: WorkerShare;
   /** Cancels the run. */
   signal?: AbortSignal;
   /** Progress callback. */
   onProgress?: (progress: GenerateProgress) => void;
+}
+
+/**
+ * One worker's share of a sharded run (`generate --shards index/count`):
+ * worker `index` (0-based) of `count` renders shards j with j mod `count` =
+ * `index`, into an output folder of its own or one shared by all workers.
+ *
+ * A shard is a pure function of the spec, so the workers need not talk to each
+ * other: each samples the whole identity bank from the seed (sampling is
+ * sequential and greedy, and bit-identical on every machine and engine) or
+ * reads the same `bank`, and writes `identities.npy` and `.json` (the same
+ * bytes as a whole run), its shards, and its part journal
+ * `part-{index:05d}-of-{count:05d}.jsonl` (`.progress.jsonl` while it runs;
+ * the manifest rows and sha256 of its shards). A worker always continues its
+ * own part journal (a restarted worker redoes only what is missing), and
+ * refuses a folder that holds anything else than the parts of the same spec
+ * (backend included: a worker on another backend would write other bytes).
+ *
+ * The worker that finishes last, finding every part of `count` complete in its
+ * folder, merges them: it verifies every shard's sha256, writes
+ * `manifest.jsonl` and removes the part journals; the folder is then
+ * byte-identical to a whole run's. Workers with folders of their own: copy the
+ * folders into one and run the same spec with `resume` (and no share); that
+ * merge also renders any shard that is missing or damaged.
+ *
+ * @example
+ * ```ts
+ * import type { WorkerShare } from "./generate.ts";
+ * const share: WorkerShare = { index: 2, count: 3 }; // shards 2, 5, 8, ...
+ * console.assert(share.index < share.count);
+ * ```
+ */
+export interface WorkerShare {
+  /** This worker, in `0..count-1`. */
+  index: number;
+  /** How many workers share the shards. */
+  count: number;
+}
+
+/**
+ * Reads `--shards`: `k/K` (worker k of K), or `K` with the worker index
+ * from `completionIndex` (Kubernetes Indexed Jobs set `JOB_COMPLETION_INDEX`
+ * in each pod). Throws a `RangeError` naming the problem.
+ *
+ * @example
+ * ```ts
+ * import { parseShare } from "./generate.ts";
+ * console.assert(parseShare("1/4").index === 1);
+ * console.assert(parseShare("4", "3").index === 3); // from JOB_COMPLETION_INDEX
+ * let message = "";
+ * try {
+ *   parseShare("4");
+ * } catch (error) {
+ *   message = (error as Error).message;
+ * }
+ * console.assert(message.startsWith("Cannot use --shards 4 without a worker index"));
+ * ```
+ */
+export function parseShare(text: string, completionIndex?: string): WorkerShare {
+  const match = /^\s*(?:(\d{1,9})\s*\/\s*)?(\d{1,9})\s*$/.exec(text);
+  if (!match || Number(match[2]) < 1 || (match[1] !== undefined && Number(match[1]) >= Number(match[2]))) {
+    throw new RangeError(
+      `Cannot use --shards ${JSON.stringify(text)}: current value is not k/K (worker k of K, 0 <= k < K) ` +
+        `or K (k from JOB_COMPLETION_INDEX)`,
+    );
+  }
+  const count = Number(match[2]);
+  if (match[1] !== undefined) return { index: Number(match[1]), count };
+  if (completionIndex === undefined || completionIndex === "") {
+    throw new RangeError(
+      `Cannot use --shards ${count} without a worker index: current JOB_COMPLETION_INDEX is not set ` +
+        `(pass --shards k/${count})`,
+    );
+  }
+  if (!/^\d{1,9}$/.test(completionIndex) || Number(completionIndex) >= count) {
+    throw new RangeError(
+      `Cannot use JOB_COMPLETION_INDEX ${JSON.stringify(completionIndex)} with --shards ${count}: ` +
+        `current value is not an integer in 0..${count - 1}`,
+    );
+  }
+  return { index: Number(completionIndex), count };
+}
+
+/**
+ * Checks a share against the dataset's shard count: more workers than shards
+ * would leave some with nothing to do, so it is refused.
+ *
+ * @example
+ * ```ts
+ * import { checkShare } from "./generate.ts";
+ * console.assert(checkShare({ index: 0, count: 10 }, 10).count === 10);
+ * let message = "";
+ * try {
+ *   checkShare({ index: 0, count: 12 }, 10);
+ * } catch (error) {
+ *   message = (error as Error).message;
+ * }
+ * console.assert(message.includes("current dataset has 10 shards"));
+ * ```
+ */
+export function checkShare(share: WorkerShare, shards: number): WorkerShare {
+  const { index, count } = share ?? {};
+  if (!(Number.isSafeInteger(count) && count >= 1 && Number.isSafeInteger(index) && index >= 0 && index < count)) {
+    throw new RangeError(
+      `Cannot render share ${index}/${count}: current value is not worker k of K with 0 <= k < K`,
+    );
+  }
+  if (count > shards) {
+    throw new RangeError(
+      `Cannot split the shards among ${count} workers (--shards ${index}/${count}): current dataset has ` +
+        `${shards} shards; use at most ${shards} workers or a smaller --shard-size`,
+    );
+  }
+  return share;
 }
 
 /** What {@linkcode generateDataset} wrote. */
@@ -155,6 +276,12 @@ export interface GenerateResult {
   backend: Backend;
   /** The bank's sidecar. */
   bank: BankInfo;
+  /**
+   * Whether `out` now holds the whole dataset with its `manifest.jsonl`:
+   * always after a whole run; after a share, when it was the last part and
+   * merged them all. For a share, `images`, `kept` and `shards` count its share.
+   */
+  complete: boolean;
 }
 
 /** Refuses an output path that is a file, or a non-empty folder unless overwriting. */
@@ -527,6 +654,8 @@ async function openRun(out: string, spec: RunSpec): Promise<ProgressJournal | un
     }
     return journal;
   }
+  const parts = names.filter((name) => PART_JOURNAL.test(name));
+  if (parts.length > 0 && !names.includes("manifest.jsonl")) return await mergeParts(out, spec, names, parts);
   // Killed while the journal was being created: nothing else was written.
   if (names.every((name) => name === `${JOURNAL_NAME}.tmp`)) {
     for (const name of names) await Deno.remove(join(out, name));
@@ -586,11 +715,226 @@ async function checkComplete(out: string, spec: RunSpec): Promise<void> {
   }
 }
 
+/** A part journal of a shared run: complete (`.jsonl`) or still running (`.progress.jsonl`). */
+const PART_JOURNAL = /^part-(\d{5,})-of-(\d{5,})(\.progress)?\.jsonl$/;
+/** The files a folder shared by the workers of a sharded run may hold. */
+const SHARED_FILE =
+  /^(identities\.(npy|json)(\.tmp[-\w]*)?|shard-\d{5,}\.(zip|tar)(\.tmp)?|part-\d{5,}-of-\d{5,}(\.progress)?\.jsonl(\.tmp)?|merge\.lock)$/;
+/** Held (created exclusively) by the worker that merges the parts. */
+const MERGE_LOCK = "merge.lock";
+
+function partJournalName(share: WorkerShare, complete: boolean): string {
+  const name = `part-${String(share.index).padStart(5, "0")}-of-${String(share.count).padStart(5, "0")}`;
+  return complete ? `${name}.jsonl` : `${name}.progress.jsonl`;
+}
+
+/** Throws unless a part journal's spec is `spec`. */
+async function checkPartSpec(out: string, name: string, spec: RunSpec, doing: string): Promise<void> {
+  const found = await readJournalSpec(join(out, name));
+  if (!found) return; // not a spec yet: its worker is creating it
+  const { wanted, found: theirs } = specDifferences(spec, found);
+  if (wanted.length > 0) {
+    throw new Vec2FaceError(
+      "resume-mismatch",
+      `Cannot ${doing} with ${wanted.join(", ")}: current folder holds ${name} of a run with ${theirs.join(", ")} ` +
+        `(pass the same options to every worker)`,
+    );
+  }
+}
+
+/**
+ * Starts the merge of the part journals in `out`: a new `progress.jsonl` with
+ * the bank and every unit they journaled (complete parts first); the run then
+ * verifies the units as a resume does, renders any that are missing and
+ * removes the parts when it is complete.
+ */
+async function mergeParts(out: string, spec: RunSpec, names: string[], parts: string[]): Promise<ProgressJournal> {
+  for (const name of parts) await checkPartSpec(out, name, spec, `merge the parts in ${out}`);
+  for (const name of names) {
+    if (/\.tmp(-[\w]+)?$/.test(name) && name !== "train.rec.tmp") await Deno.remove(join(out, name));
+  }
+  parts.sort((a, b) => Number(a.includes(".progress.")) - Number(b.includes(".progress.")) || (a < b ? -1 : 1));
+  const journal = await ProgressJournal.create(join(out, JOURNAL_NAME), spec);
+  try {
+    const taken = new Set<number>();
+    for (const name of parts) {
+      const part = await ProgressJournal.open(join(out, name), { readOnly: true });
+      try {
+        if (part.bank && !journal.bank) await journal.appendBank(part.bank);
+        for (const unit of part.units()) {
+          if (taken.has(unit)) continue;
+          await journal.appendUnit((await part.unit(unit))!);
+          taken.add(unit);
+        }
+      } finally {
+        part.close();
+      }
+    }
+  } catch (error) {
+    journal.close();
+    throw error;
+  }
+  return journal;
+}
+
+/** Removes the part journals and the merge lock (the merged `progress.jsonl` holds what they held). */
+async function removeParts(out: string): Promise<void> {
+  for await (const entry of Deno.readDir(out)) {
+    if (PART_JOURNAL.test(entry.name) || entry.name === MERGE_LOCK) {
+      await Deno.remove(join(out, entry.name)).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+    }
+  }
+}
+
+/** Renders one worker's share of a sharded run (see {@linkcode WorkerShare}). */
+async function generateShare(
+  options: GenerateOptions,
+  spec: RunSpec,
+  share: WorkerShare,
+  unitCount: number,
+): Promise<GenerateResult> {
+  const { pack, out, signal } = options;
+  const { ids, perId } = spec;
+  const shardSize = spec.shardSize!;
+  const label = `part ${share.index}/${share.count} of the shards`;
+  const units: number[] = [];
+  for (let unit = share.index; unit < unitCount; unit += share.count) units.push(unit);
+  const range = (unit: number) => [unit * shardSize, Math.min(ids, (unit + 1) * shardSize)];
+  const total = units.reduce((sum, unit) => sum + (range(unit)[1] - range(unit)[0]) * perId, 0);
+  const result = (kept: number, bank: BankInfo, complete: boolean): GenerateResult => ({
+    images: total,
+    kept,
+    shards: units.length,
+    backend: pack.backend,
+    bank,
+    complete,
+  });
+
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(out);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  if (info && !info.isDirectory) {
+    throw new Vec2FaceError("output-exists", `Cannot write a dataset to ${out}: it is a file, not a folder`);
+  }
+  await Deno.mkdir(out, { recursive: true });
+  const names = (await Array.fromAsync(Deno.readDir(out))).map((entry) => entry.name);
+  if (names.includes("manifest.jsonl")) {
+    // Merged already (this worker restarted after the last one finished).
+    await checkComplete(out, spec);
+    const bank = JSON.parse(await Deno.readTextFile(join(out, "identities.json"))) as BankInfo;
+    bank.maxCosine ??= NaN;
+    return result(total, bank, true);
+  }
+  if (names.includes(JOURNAL_NAME)) {
+    throw new Vec2FaceError(
+      "output-exists",
+      `Cannot render ${label} in ${out}: current folder holds a merge or a whole run in progress (${JOURNAL_NAME}); ` +
+        `finish it with the same options and --resume, without --shards`,
+    );
+  }
+  const foreign = names.find((name) => !SHARED_FILE.test(name));
+  if (foreign !== undefined) {
+    throw new Vec2FaceError(
+      "output-exists",
+      `Cannot render ${label} in ${out}: current folder holds ${foreign}, which is not a file of a sharded run ` +
+        `(use an empty folder, or one shared only by the workers of this run)`,
+    );
+  }
+  for (const name of names.filter((name) => PART_JOURNAL.test(name))) {
+    await checkPartSpec(out, name, spec, `render ${label} in ${out}`);
+  }
+
+  // This worker's journal: continued whether it is complete (a restart) or not.
+  const running = join(out, partJournalName(share, false));
+  const done = join(out, partJournalName(share, true));
+  if (names.includes(partJournalName(share, true))) await Deno.rename(done, running);
+  const journal = names.includes(partJournalName(share, false)) || names.includes(partJournalName(share, true))
+    ? await ProgressJournal.open(running)
+    : await ProgressJournal.create(running, spec);
+  let kept = 0;
+  let bank: BankInfo;
+  try {
+    // Workers sharing the folder write the bank under temporary names of their own.
+    const made = await identityBank(options, journal, spec, `tmp-${share.index}-of-${share.count}`);
+    bank = made.bank;
+    const writer = shardWriter(out, spec.format as "zip" | "webdataset");
+    let rendered = 0;
+    const report = () => options.onProgress?.({ stage: "render", done: rendered, total });
+    for (const unit of units) {
+      signal?.throwIfAborted();
+      const [first, last] = range(unit);
+      const record = await journal.unit(unit);
+      if (record && await writer.verify(record)) {
+        kept += record.rows.length;
+        rendered += record.rows.length;
+        report();
+        continue;
+      }
+      const samples = generateSamples({
+        pack,
+        identities: made.identities,
+        perId,
+        seed: spec.seed,
+        start: first,
+        end: last,
+        batchSize: options.batchSize,
+        signal,
+      });
+      try {
+        const taken = take(samples, (last - first) * perId, () => {
+          rendered++;
+          report();
+        });
+        await journal.appendUnit(await writer.write(unit, taken));
+      } finally {
+        await samples.return(undefined);
+      }
+    }
+  } finally {
+    journal.close();
+  }
+  await Deno.rename(running, done);
+  return result(kept, bank, await mergeWhenComplete(options, share));
+}
+
+/**
+ * After a part completes: when every part of its `count` is complete in the
+ * folder, takes the merge lock and merges (resume without a share); another
+ * worker holding the lock merges instead. True when the folder is complete.
+ */
+async function mergeWhenComplete(options: GenerateOptions, share: WorkerShare): Promise<boolean> {
+  const { out } = options;
+  const names = new Set((await Array.fromAsync(Deno.readDir(out))).map((entry) => entry.name));
+  for (let index = 0; index < share.count; index++) {
+    if (!names.has(partJournalName({ index, count: share.count }, true))) return false;
+  }
+  let lock: Deno.FsFile;
+  try {
+    lock = await Deno.open(join(out, MERGE_LOCK), { write: true, createNew: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw error;
+  }
+  lock.close();
+  try {
+    const merged = await generateDataset({ ...options, share: undefined, resume: true, overwrite: false });
+    return merged.complete;
+  } finally {
+    await Deno.remove(join(out, MERGE_LOCK)).catch(() => {});
+  }
+}
+
 /** Bank vectors and sidecar: kept from the journal when their files match, else sampled (or taken) and saved. */
 async function identityBank(
   options: GenerateOptions,
   journal: ProgressJournal,
   spec: RunSpec,
+  temporary?: string,
 ): Promise<{ identities: Float32Array[]; bank: BankInfo }> {
   const { pack, out } = options;
   const npy = join(out, "identities.npy");
@@ -629,7 +973,18 @@ async function identityBank(
       maxCosine: sampled.maxCosine,
     };
   }
-  await saveBank(npy, identities, bank);
+  if (temporary !== undefined) {
+    // A folder shared by workers: another worker may have written the same bank already (same bytes).
+    const there = await sha256File(npy);
+    if (there !== undefined && there !== await sha256Hex(encodeBank(identities))) {
+      throw new Vec2FaceError(
+        "resume-mismatch",
+        `Cannot use ${npy}: current bank there differs from the one this run sampled or was given ` +
+          `(another dataset, or workers with other --seed, --threshold, --pack or --bank)`,
+      );
+    }
+  }
+  await saveBank(npy, identities, bank, { temporary });
   await journal.appendBank({ npy: (await sha256File(npy))!, json: (await sha256File(sidecar))! });
   return { identities, bank };
 }
@@ -684,6 +1039,20 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
   const unitSize = sharded ? shardSize : 1;
   const unitCount = Math.ceil(ids / unitSize);
   const shards = sharded ? unitCount : 0;
+  if (options.share !== undefined) {
+    if (!sharded) {
+      throw new RangeError(
+        `Cannot render a share of the shards as format ${format}: current format has no shards (use zip or webdataset)`,
+      );
+    }
+    if (options.overwrite) {
+      throw new RangeError(
+        `Cannot overwrite ${out} for a share of the shards: current folder may hold other workers' shards ` +
+          `(a share always continues its own part; remove the folder to start over)`,
+      );
+    }
+    return await generateShare(options, spec, checkShare(options.share, unitCount), unitCount);
+  }
 
   let journal: ProgressJournal | undefined;
   if (options.resume) {
@@ -691,7 +1060,7 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
     if (state === "complete") {
       const bank = JSON.parse(await Deno.readTextFile(join(out, "identities.json"))) as BankInfo;
       bank.maxCosine ??= NaN;
-      return { images: ids * perId, kept: ids * perId, shards, backend: pack.backend, bank };
+      return { images: ids * perId, kept: ids * perId, shards, backend: pack.backend, bank, complete: true };
     }
     journal = state;
   } else {
@@ -780,7 +1149,8 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
     manifest?.abandon();
     journal.close();
   }
+  await removeParts(out);
   await Deno.rename(`${manifestPath}.tmp`, manifestPath);
   await Deno.remove(join(out, JOURNAL_NAME));
-  return { images: ids * perId, kept, shards, backend: pack.backend, bank };
+  return { images: ids * perId, kept, shards, backend: pack.backend, bank, complete: true };
 }

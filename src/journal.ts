@@ -234,6 +234,33 @@ function parseLine(bytes: Uint8Array): Record<string, unknown> | undefined {
 }
 
 /**
+ * The run spec on line 1 of a journal, reading nothing after it (another
+ * process may be appending to the file); `undefined` when line 1 is not a spec
+ * or not complete yet.
+ *
+ * @example
+ * ```ts
+ * import { ProgressJournal, readJournalSpec } from "./journal.ts";
+ * const directory = await Deno.makeTempDir();
+ * const spec = {
+ *   version: 1 as const, ids: 3, perId: 1, seed: 0, format: "zip", shardSize: 1,
+ *   threshold: 0.4, pack: "ab12", backend: "wasm", bank: "sampled",
+ * };
+ * (await ProgressJournal.create(`${directory}/part.jsonl`, spec)).close();
+ * console.assert((await readJournalSpec(`${directory}/part.jsonl`))?.ids === 3);
+ * await Deno.remove(directory, { recursive: true });
+ * ```
+ */
+export async function readJournalSpec(path: string): Promise<RunSpec | undefined> {
+  using file = await Deno.open(path, { read: true });
+  for await (const { bytes } of lines(file)) {
+    const spec = parseLine(bytes)?.spec;
+    return typeof spec === "object" && spec !== null ? spec as RunSpec : undefined;
+  }
+  return undefined;
+}
+
+/**
  * An open progress journal (read and append).
  *
  * @example
@@ -278,10 +305,13 @@ export class ProgressJournal {
 
   /**
    * Opens an existing journal; a torn or unreadable tail is cut off. Throws a
-   * `Vec2FaceError` (`resume-mismatch`) when line 1 is not a run spec.
+   * `Vec2FaceError` (`resume-mismatch`) when line 1 is not a run spec. With
+   * `readOnly` (another process's journal, which may still grow) the file is
+   * only read: a torn tail is ignored, not cut, and nothing can be appended.
    */
-  static async open(path: string): Promise<ProgressJournal> {
-    const file = await Deno.open(path, { read: true, append: true });
+  static async open(path: string, options: { readOnly?: boolean } = {}): Promise<ProgressJournal> {
+    const readOnly = options.readOnly ?? false;
+    const file = await Deno.open(path, readOnly ? { read: true } : { read: true, append: true });
     let journal: ProgressJournal | undefined;
     try {
       let end = 0;
@@ -306,7 +336,7 @@ export class ProgressJournal {
           `Cannot resume from ${path}: current file does not start with a run spec (not a vec2face progress journal)`,
         );
       }
-      await file.truncate(end);
+      if (!readOnly) await file.truncate(end);
       journal.#size = end;
       return journal;
     } catch (error) {
@@ -325,6 +355,11 @@ export class ProgressJournal {
   async appendUnit(record: UnitRecord): Promise<void> {
     const [offset, length] = await this.#append(record);
     this.#units.set(record.unit, [offset, length]);
+  }
+
+  /** The units journaled so far, in increasing order. */
+  units(): number[] {
+    return [...this.#units.keys()].sort((a, b) => a - b);
   }
 
   /** The last journaled line of unit `unit`, if any. */
