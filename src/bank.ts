@@ -25,6 +25,33 @@ export interface BankInfo {
 }
 
 /**
+ * The sidecar of a sampled bank, as `generate` writes it (keys in this order).
+ *
+ * @example
+ * ```ts
+ * import { sampledBankInfo } from "./bank.ts";
+ * const info = sampledBankInfo("ab", "cd", { threshold: 0.4, seed: 1 }, { vectors: [], candidates: 3, maxCosine: 0.2 });
+ * console.assert(info.count === 0 && info.candidates === 3 && Object.keys(info)[0] === "packSha256");
+ * ```
+ */
+export function sampledBankInfo(
+  packSha256: string,
+  priorSha256: string,
+  spec: { threshold: number; seed: number },
+  sampled: { vectors: Float32Array[]; candidates: number; maxCosine: number },
+): BankInfo {
+  return {
+    packSha256,
+    priorSha256,
+    threshold: spec.threshold,
+    seed: spec.seed,
+    count: sampled.vectors.length,
+    candidates: sampled.candidates,
+    maxCosine: sampled.maxCosine,
+  };
+}
+
+/**
  * Encodes a bank as `.npy` bytes (float32 `[count, dim]`, or float16).
  *
  * @example

@@ -19,7 +19,7 @@
  */
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { type BankInfo, decodeBank, encodeBank, saveBank } from "./bank.ts";
+import { type BankInfo, decodeBank, encodeBank, sampledBankInfo, saveBank } from "./bank.ts";
 import type { Backend } from "./_backend.ts";
 import { checkCount, generateSamples, type Sample, samplePath } from "./dataset.ts";
 import { Vec2FaceError } from "./errors.ts";
@@ -963,15 +963,7 @@ async function identityBank(
       onProgress: ({ accepted }) => options.onProgress?.({ stage: "sample", done: accepted, total: ids }),
     });
     identities = sampled.vectors;
-    bank = {
-      packSha256: pack.sha256,
-      priorSha256,
-      threshold,
-      seed,
-      count: ids,
-      candidates: sampled.candidates,
-      maxCosine: sampled.maxCosine,
-    };
+    bank = sampledBankInfo(pack.sha256, priorSha256, { threshold, seed }, sampled);
   }
   if (temporary !== undefined) {
     // A folder shared by workers: another worker may have written the same bank already (same bytes).

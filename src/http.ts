@@ -9,23 +9,43 @@
  *
  * Routes (GET only):
  * - `/v1/healthz`: `{"ok": true}`.
- * - `/v1/info`: the pack, the backend and the library version.
+ * - `/v1/info`: the pack, the backend, the library version, the limits and
+ *   the renders in flight (and the most at once so far).
  * - `/v1/render.png?identity=I&image=J[&per_id=M][&seed=S][&threshold=T]`:
  *   image J of identity I of the dataset (seed S, M images per identity), as PNG.
+ * - `/v1/dataset.json?ids=N[&per_id=M][&shard_size=S][&seed=K][&threshold=T]`:
+ *   the dataset's spec as this server renders it (pack, backend, version,
+ *   threshold, shard count, each image index's sigma): what a client needs to
+ *   write `manifest.jsonl`, and to check that several servers make the same bytes.
+ * - `/v1/identities.npy?ids=N[&seed=K][&threshold=T]` and
+ *   `/v1/identities.json?...`: the dataset's identity bank and its sidecar,
+ *   the same bytes as `generateDataset` writes.
  * - `/v1/shards/{k}.zip?ids=N[&per_id=M][&shard_size=S][&seed=K][&threshold=T]`:
  *   shard k (identities `[k*S, min(N, (k+1)*S))`) of that dataset, the same
  *   bytes as the shards `generateDataset` writes.
+ * - `/v1/shards/{k}.sha256?...` (the same parameters): the shard's sha256 and
+ *   size, `{"shard", "etag", "sha256", "bytes"}`: remembered from a shard this
+ *   handler has streamed to the end, else rendered (and hashed) to answer.
+ *
+ * A shard streams while it renders, so its digest is known only at its end:
+ * a client hashes what it received and then asks `.sha256` (the same handler
+ * remembers the digests of its last 4,096 shards, so that costs no
+ * rendering). A shard whose digest is already known is served with
+ * `Repr-Digest: sha-256=:BASE64:` and `Content-Length`.
  *
  * Defaults: `per_id` 50, `shard_size` 100, `seed` 0, `threshold` the pack's.
  * Errors are JSON `{"error": message, "status": n}`.
  *
  * @module
  */
+import { createHash } from "node:crypto";
+import { bankSidecarText, encodeBank, sampledBankInfo } from "./bank.ts";
 import { generateSamples, renderSample, type Sample } from "./dataset.ts";
 import { Vec2FaceError } from "./errors.ts";
 import { encodePng } from "./image/codec.ts";
 import { type ModelPack, sha256Hex } from "./model_pack.ts";
-import { sample } from "./sample.ts";
+import { sigmaForImage } from "./perturb.ts";
+import { sample, type SampleResult } from "./sample.ts";
 import { type ShardEntry, ZipShardStream } from "./shard.ts";
 
 /**
@@ -47,6 +67,11 @@ export interface HandlerLimits {
   maxConcurrent?: number;
   /** Largest identity count (`ids`, `identity + 1`) a request may need sampled; default 10,000. Over it: 400. */
   maxIdentities?: number;
+  /**
+   * Resident memory of the process, in bytes, above which no new render starts
+   * (429 until it is lower again); default none. Renders in flight go on.
+   */
+  maxRss?: number;
 }
 
 /** Options of {@linkcode createHandler}. */
@@ -99,7 +124,8 @@ function checkLimit(value: unknown, name: string, fallback: number): number {
 
 /** Sampled identity banks by (seed, threshold), least recently used dropped first; each keeps its longest list. */
 class BankCache {
-  #entries = new Map<string, { count: number; vectors: Promise<Float32Array[]> }>();
+  #entries = new Map<string, { count: number; result: Promise<SampleResult> }>();
+  #exact = new Map<string, Promise<SampleResult>>();
   #pack: ModelPack;
   #size: number;
 
@@ -109,22 +135,87 @@ class BankCache {
   }
 
   /** At least `count` identities of the bank; `sample` is prefix-stable, so a longer list serves a shorter ask. */
-  get(seed: number, threshold: number, count: number): Promise<Float32Array[]> {
+  async get(seed: number, threshold: number, count: number): Promise<Float32Array[]> {
+    return (await this.#longest(seed, threshold, count)).vectors;
+  }
+
+  /**
+   * The result of `sample(count)` itself (its candidates and max cosine are
+   * the bank sidecar's): the longest list when it has exactly `count`, else
+   * sampled for this count.
+   */
+  exact(seed: number, threshold: number, count: number): Promise<SampleResult> {
+    const entry = this.#entries.get(`${seed}|${threshold}`);
+    if (!entry || entry.count <= count) return this.#longest(seed, threshold, count);
+    const key = `${seed}|${threshold}|${count}`;
+    let result = this.#exact.get(key);
+    this.#exact.delete(key);
+    if (!result) {
+      const created = sample(count, { prior: this.#pack.prior, threshold, seed });
+      result = created;
+      created.catch(() => {
+        if (this.#exact.get(key) === created) this.#exact.delete(key);
+      });
+    }
+    this.#exact.set(key, result);
+    while (this.#exact.size > this.#size) this.#exact.delete(this.#exact.keys().next().value!);
+    return result;
+  }
+
+  #longest(seed: number, threshold: number, count: number): Promise<SampleResult> {
     const key = `${seed}|${threshold}`;
     let entry = this.#entries.get(key);
     this.#entries.delete(key);
     if (!entry || entry.count < count) {
-      const vectors = sample(count, { prior: this.#pack.prior, threshold, seed }).then((result) => result.vectors);
-      const created = { count, vectors };
+      const result = sample(count, { prior: this.#pack.prior, threshold, seed });
+      const created = { count, result };
       entry = created;
-      vectors.catch(() => {
+      result.catch(() => {
         if (this.#entries.get(key) === created) this.#entries.delete(key);
       });
     }
     this.#entries.set(key, entry);
     while (this.#entries.size > this.#size) this.#entries.delete(this.#entries.keys().next().value!);
-    return entry.vectors;
+    return entry.result;
   }
+}
+
+/** The sha256 and size of a shard, by ETag (the whole spec), least recently used dropped first. */
+interface ShardDigest {
+  /** sha256 of the zip, hex. */
+  sha256: string;
+  /** Size of the zip. */
+  bytes: number;
+}
+
+class DigestCache {
+  #entries = new Map<string, ShardDigest>();
+  #size: number;
+
+  constructor(size: number) {
+    this.#size = size;
+  }
+
+  get(etag: string): ShardDigest | undefined {
+    const digest = this.#entries.get(etag);
+    if (digest) {
+      this.#entries.delete(etag);
+      this.#entries.set(etag, digest);
+    }
+    return digest;
+  }
+
+  set(etag: string, digest: ShardDigest): void {
+    this.#entries.delete(etag);
+    this.#entries.set(etag, digest);
+    while (this.#entries.size > this.#size) this.#entries.delete(this.#entries.keys().next().value!);
+  }
+}
+
+/** `Repr-Digest` (RFC 9530) of a hex sha256. */
+function reprDigest(sha256: string): string {
+  const bytes = sha256.match(/../g)!.map((pair) => parseInt(pair, 16));
+  return `sha-256=:${btoa(String.fromCharCode(...bytes))}:`;
 }
 
 /** Reads the query: rejects unknown and repeated parameters. */
@@ -207,7 +298,10 @@ function zipStream(
   samples: AsyncGenerator<Sample>,
   abort: AbortController,
   done: () => void,
+  onDigest: (digest: ShardDigest) => void,
 ): ReadableStream<Uint8Array> {
+  const hash = createHash("sha256");
+  let size = 0;
   let step: Promise<unknown> = Promise.resolve();
   let stopped: Promise<void> | undefined;
   const stop = (reason: unknown): Promise<void> =>
@@ -238,9 +332,12 @@ function zipStream(
         throw error;
       }
       if (result.done) {
+        onDigest({ sha256: hash.digest("hex"), bytes: size });
         done();
         controller.close();
       } else {
+        hash.update(result.value);
+        size += result.value.length;
         controller.enqueue(result.value);
       }
     },
@@ -251,7 +348,17 @@ function zipStream(
   }, { highWaterMark: 0 });
 }
 
-const ROUTES = [/^\/v1\/healthz$/, /^\/v1\/info$/, /^\/v1\/render\.png$/, /^\/v1\/shards\/[^/]*\.zip$/];
+const ROUTES = [
+  /^\/v1\/healthz$/,
+  /^\/v1\/info$/,
+  /^\/v1\/render\.png$/,
+  /^\/v1\/dataset\.json$/,
+  /^\/v1\/identities\.(npy|json)$/,
+  /^\/v1\/shards\/[^/]*\.(zip|sha256)$/,
+];
+
+/** The parameters of a dataset (shards, `dataset.json`). */
+const DATASET_PARAMETERS = ["ids", "per_id", "shard_size", "seed", "threshold"] as const;
 
 /**
  * Creates the request handler over a loaded pack. Each handler has its own
@@ -281,19 +388,39 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
   const maxImages = checkLimit(options.limits?.maxImages, "limits.maxImages", 2000);
   const maxConcurrent = checkLimit(options.limits?.maxConcurrent, "limits.maxConcurrent", 2);
   const maxIdentities = checkLimit(options.limits?.maxIdentities, "limits.maxIdentities", 10_000);
+  const maxRss = options.limits?.maxRss === undefined
+    ? undefined
+    : checkLimit(options.limits.maxRss, "limits.maxRss", 0);
   const batchSize = checkLimit(options.batchSize, "batchSize", 16);
   const banks = new BankCache(pack, 8);
+  const digests = new DigestCache(4096);
   const packThreshold = pack.manifest.separationThreshold;
   let inFlight = 0;
+  let peak = 0;
+  let refused = 0;
 
   /** Takes a render slot; the returned function frees it (once). */
   const acquire = (): () => void => {
     if (inFlight >= maxConcurrent) {
+      refused++;
       throw new HttpError(429, `Cannot start a render: current renders in flight are ${inFlight} of ${maxConcurrent}`, {
         headers: { "retry-after": "1" },
       });
     }
+    if (maxRss !== undefined) {
+      const rss = Deno.memoryUsage().rss;
+      if (rss > maxRss) {
+        refused++;
+        throw new HttpError(
+          429,
+          `Cannot start a render: current memory use is ${Math.round(rss / 2 ** 20)} MiB, over the limit of ` +
+            `${Math.round(maxRss / 2 ** 20)} MiB`,
+          { headers: { "retry-after": "1" } },
+        );
+      }
+    }
     inFlight++;
+    peak = Math.max(peak, inFlight);
     let held = true;
     return () => {
       if (held) inFlight--;
@@ -307,6 +434,8 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       pack: { name, sha256: pack.sha256, fixture: fixture ?? false, separationThreshold, vectorSize, imageSize },
       backend: pack.backend,
       version: VERSION,
+      limits: { maxImages, maxConcurrent, maxIdentities, maxRss: maxRss ?? null, batchSize },
+      renders: { inFlight, peak, refused },
     });
   };
 
@@ -333,55 +462,148 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     }
   };
 
-  const shard = async (request: Request, url: URL): Promise<Response> => {
-    const query = readQuery(url, ["ids", "per_id", "shard_size", "seed", "threshold"]);
+  /** The dataset a query names, with its shard count; a shard over `maxImages` is refused here too. */
+  const readDataset = (query: Map<string, string>) => {
     const ids = integer(query, "ids", 1, maxIdentities);
     const perId = integer(query, "per_id", 1, 1000, 50);
     const shardSize = integer(query, "shard_size", 1, maxIdentities, 100);
     const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
     const t = threshold(query, packThreshold);
-    const shards = Math.ceil(ids / shardSize);
-    const name = url.pathname.slice("/v1/shards/".length, -".zip".length);
-    const k = /^\d{1,16}$/.test(name) ? Number(name) : NaN;
-    if (!(Number.isSafeInteger(k) && k < shards)) {
+    return { ids, perId, shardSize, seed, threshold: t, shards: Math.ceil(ids / shardSize) };
+  };
+
+  const dataset = (url: URL): Response => {
+    const spec = readDataset(readQuery(url, DATASET_PARAMETERS));
+    const largest = Math.min(spec.ids, spec.shardSize) * spec.perId;
+    if (largest > maxImages) {
       throw new HttpError(
-        400,
-        `Cannot read shard ${JSON.stringify(name)}: current value is not an integer in 0..${shards - 1} ` +
-          `(${ids} ids in shards of ${shardSize})`,
+        413,
+        `Cannot render shards of ${Math.min(spec.ids, spec.shardSize)} ids x ${spec.perId} per_id: ` +
+          `current ${largest} images exceed the limit of ${maxImages}; lower shard_size or per_id`,
       );
     }
-    const start = k * shardSize;
-    const end = Math.min(ids, start + shardSize);
+    const { sigmas, shares } = pack.manifest;
+    return json({
+      version: VERSION,
+      pack: { name: pack.manifest.name, sha256: pack.sha256, priorSha256: pack.manifest.files.prior.sha256 },
+      backend: pack.backend,
+      ids: spec.ids,
+      perId: spec.perId,
+      shardSize: spec.shardSize,
+      seed: spec.seed,
+      threshold: spec.threshold,
+      shards: spec.shards,
+      sigmas: Array.from({ length: spec.perId }, (_, image) => sigmaForImage(image, spec.perId, sigmas, shares)),
+    });
+  };
+
+  const identities = async (request: Request, url: URL): Promise<Response> => {
+    const query = readQuery(url, ["ids", "seed", "threshold"]);
+    const ids = integer(query, "ids", 1, maxIdentities);
+    const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
+    const t = threshold(query, packThreshold);
+    const npy = url.pathname.endsWith(".npy");
+    const spec = `vec2face-identities/${VERSION} pack=${pack.sha256} ids=${ids} seed=${seed} threshold=${t} ` +
+      (npy ? "npy" : "json");
+    const etag = await etagOf(spec);
+    if (matches(request, etag)) return new Response(null, { status: 304, headers: { etag } });
+    const release = acquire();
+    try {
+      const sampled = await banks.exact(seed, t, ids);
+      if (npy) {
+        return new Response(encodeBank(sampled.vectors) as Uint8Array<ArrayBuffer>, {
+          headers: { "content-type": "application/octet-stream", etag },
+        });
+      }
+      const info = sampledBankInfo(pack.sha256, pack.manifest.files.prior.sha256, { threshold: t, seed }, sampled);
+      return new Response(bankSidecarText(info), { headers: { "content-type": "application/json", etag } });
+    } finally {
+      release();
+    }
+  };
+
+  /** Shard k of the dataset a request names: its identities and ETag; over `maxImages`: 413. */
+  const readShard = async (url: URL, extension: string) => {
+    const spec = readDataset(readQuery(url, DATASET_PARAMETERS));
+    const name = url.pathname.slice("/v1/shards/".length, -extension.length);
+    const k = /^\d{1,16}$/.test(name) ? Number(name) : NaN;
+    if (!(Number.isSafeInteger(k) && k < spec.shards)) {
+      throw new HttpError(
+        400,
+        `Cannot read shard ${JSON.stringify(name)}: current value is not an integer in 0..${spec.shards - 1} ` +
+          `(${spec.ids} ids in shards of ${spec.shardSize})`,
+      );
+    }
+    const start = k * spec.shardSize;
+    const end = Math.min(spec.ids, start + spec.shardSize);
     const count = end - start;
-    const images = count * perId;
+    const images = count * spec.perId;
     if (images > maxImages) {
       throw new HttpError(
         413,
-        `Cannot render shard ${k} as ${count} ids x ${perId} per_id: ` +
+        `Cannot render shard ${k} as ${count} ids x ${spec.perId} per_id: ` +
           `current ${images} images exceed the limit of ${maxImages}; lower shard_size or per_id`,
       );
     }
-    const spec = `vec2face-shard/${VERSION} pack=${pack.sha256} backend=${pack.backend} ids=${ids} per_id=${perId} ` +
-      `shard_size=${shardSize} seed=${seed} threshold=${t} shard=${k}`;
-    const etag = await etagOf(spec);
-    if (matches(request, etag)) return new Response(null, { status: 304, headers: { etag } });
+    const etag = await etagOf(
+      `vec2face-shard/${VERSION} pack=${pack.sha256} backend=${pack.backend} ids=${spec.ids} per_id=${spec.perId} ` +
+        `shard_size=${spec.shardSize} seed=${spec.seed} threshold=${spec.threshold} shard=${k}`,
+    );
+    return { ...spec, k, start, end, etag };
+  };
+
+  /** Takes a slot and starts rendering a shard: its zip bytes as they come; the slot is freed when it ends. */
+  const startShard = async (shard: Awaited<ReturnType<typeof readShard>>): Promise<ReadableStream<Uint8Array>> => {
     const release = acquire();
     let identities: Float32Array[];
     try {
       // sample() is prefix-stable: the first `end` identities of sample(ids) are sample(end).
-      identities = await banks.get(seed, t, end);
+      identities = await banks.get(shard.seed, shard.threshold, shard.end);
     } catch (error) {
       release();
       throw error;
     }
     const abort = new AbortController();
+    const { perId, seed, start, end, etag } = shard;
     const samples = generateSamples({ pack, identities, perId, seed, start, end, batchSize, signal: abort.signal });
-    return new Response(zipStream(samples, abort, release), {
+    return zipStream(samples, abort, release, (digest) => digests.set(etag, digest));
+  };
+
+  const shardZip = async (request: Request, url: URL): Promise<Response> => {
+    const shard = await readShard(url, ".zip");
+    const { etag } = shard;
+    if (matches(request, etag)) return new Response(null, { status: 304, headers: { etag } });
+    const known = digests.get(etag);
+    const body = await startShard(shard);
+    return new Response(body, {
       headers: {
         "content-type": "application/zip",
-        "content-disposition": `attachment; filename="shard-${String(k).padStart(5, "0")}.zip"`,
+        "content-disposition": `attachment; filename="shard-${String(shard.k).padStart(5, "0")}.zip"`,
         etag,
+        ...(known ? { "repr-digest": reprDigest(known.sha256), "content-length": String(known.bytes) } : {}),
       },
+    });
+  };
+
+  const shardDigest = async (request: Request, url: URL): Promise<Response> => {
+    const shard = await readShard(url, ".sha256");
+    const { etag } = shard;
+    let digest = digests.get(etag);
+    if (!digest) {
+      // Not streamed here lately: render it to hash it (the stream stores the digest at its end).
+      const reader = (await startShard(shard)).getReader();
+      const stop = () => reader.cancel(request.signal.reason).catch(() => {});
+      request.signal.addEventListener("abort", stop);
+      try {
+        while (!(await reader.read()).done);
+      } finally {
+        request.signal.removeEventListener("abort", stop);
+        reader.releaseLock();
+      }
+      digest = digests.get(etag)!;
+    }
+    return json({ shard: shard.k, etag, sha256: digest.sha256, bytes: digest.bytes }, 200, {
+      "repr-digest": reprDigest(digest.sha256),
     });
   };
 
@@ -400,7 +622,10 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
       if (path === "/v1/healthz") return json({ ok: true });
       if (path === "/v1/info") return info();
       if (path === "/v1/render.png") return await renderPng(request, url);
-      return await shard(request, url);
+      if (path === "/v1/dataset.json") return dataset(url);
+      if (path.startsWith("/v1/identities.")) return await identities(request, url);
+      if (path.endsWith(".sha256")) return await shardDigest(request, url);
+      return await shardZip(request, url);
     } catch (error) {
       return errorResponse(error);
     }

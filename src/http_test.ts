@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { unzipSync } from "fflate";
+import { join } from "node:path";
 import { generateSamples } from "./dataset.ts";
+import { generateDataset } from "./generate.ts";
 import { createHandler, HttpError, VERSION } from "./http.ts";
 import { decodeImage, encodeJpeg } from "./image/codec.ts";
 import { drawMask } from "./mask.ts";
-import { FIXTURE_PACK, loadPack, type ModelPack } from "./model_pack.ts";
+import { FIXTURE_PACK, loadPack, type ModelPack, sha256Hex } from "./model_pack.ts";
 import { perturbVector, sigmaForImage } from "./perturb.ts";
 import { Random, Stream } from "./random.ts";
 import { renderBatch } from "./render.ts";
@@ -74,6 +76,8 @@ Deno.test("healthz and info", async () => {
     },
     backend: "native",
     version: VERSION,
+    limits: { maxImages: 2000, maxConcurrent: 2, maxIdentities: 10_000, maxRss: null, batchSize: 16 },
+    renders: { inFlight: 0, peak: 0, refused: 0 },
   });
 });
 
@@ -301,4 +305,87 @@ Deno.test("served over loopback with Deno.serve", async () => {
   } finally {
     await server.shutdown();
   }
+});
+
+Deno.test("dataset.json, identities.npy and .json: the spec and the bank files generateDataset writes", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
+  const handler = createHandler({ pack, limits: { maxImages: 20 } });
+  const out = await Deno.makeTempDir();
+  try {
+    await generateDataset({ pack, out, ids: 5, perId: 3, seed: 7, format: "zip", shardSize: 2 });
+    const spec = await (await get(handler, "/v1/dataset.json?ids=5&per_id=3&shard_size=2&seed=7")).json();
+    assert.deepEqual(spec, {
+      version: VERSION,
+      pack: { name: "fixture", sha256: pack.sha256, priorSha256: pack.manifest.files.prior.sha256 },
+      backend: "native",
+      ids: 5,
+      perId: 3,
+      shardSize: 2,
+      seed: 7,
+      threshold: pack.manifest.separationThreshold,
+      shards: 3,
+      sigmas: [0, 1, 2].map((image) => sigmaForImage(image, 3, pack.manifest.sigmas, pack.manifest.shares)),
+    });
+    const rows = (await Deno.readTextFile(join(out, "manifest.jsonl"))).trim().split("\n").map((l) => JSON.parse(l));
+    assert.deepEqual(rows.slice(0, 3).map((row) => row.sigma), spec.sigmas);
+    await expectError(await get(handler, "/v1/dataset.json?ids=5&per_id=11&shard_size=2"), 413, /22 images.*20/);
+    await expectError(await get(handler, "/v1/dataset.json?ids=5&page=2"), 400, /parameter page/);
+
+    // The larger bank is sampled first: the 5-identity files still hold sample(5)'s own count and max cosine.
+    assert.equal((await get(handler, "/v1/shards/4.zip?ids=9&per_id=1&shard_size=2&seed=7")).status, 200);
+    const npy = await get(handler, "/v1/identities.npy?ids=5&seed=7");
+    assert.equal(npy.status, 200);
+    assert.deepEqual(await bytesOf(npy), await Deno.readFile(join(out, "identities.npy")));
+    const sidecar = await get(handler, "/v1/identities.json?ids=5&seed=7");
+    assert.equal(await sidecar.text(), await Deno.readTextFile(join(out, "identities.json")));
+    const etag = sidecar.headers.get("etag")!;
+    assert.equal(
+      (await get(handler, "/v1/identities.json?seed=7&ids=5", { headers: { "if-none-match": etag } })).status,
+      304,
+    );
+    await expectError(await get(handler, "/v1/identities.npy?ids=5&per_id=3"), 400, /parameter per_id/);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("shards/{k}.sha256: remembered from a streamed shard, else rendered; Repr-Digest once known", async () => {
+  await using loaded = await loadPack(FIXTURE_PACK, { device: "native" });
+  const { pack, calls } = counting(loaded);
+  const handler = createHandler({ pack, batchSize: 4 });
+  const query = "?ids=5&per_id=3&shard_size=2&seed=5";
+  const first = await get(handler, `/v1/shards/1.zip${query}`);
+  assert.equal(first.headers.get("repr-digest"), null, "unknown before the first render");
+  const zip = await bytesOf(first);
+  const sha256 = await sha256Hex(zip);
+  const before = calls();
+  const digest = await get(handler, `/v1/shards/1.sha256${query}`);
+  assert.deepEqual(await digest.json(), { shard: 1, etag: first.headers.get("etag"), sha256, bytes: zip.length });
+  assert.equal(calls(), before, "a remembered digest renders nothing");
+  const b64 = btoa(String.fromCharCode(...sha256.match(/../g)!.map((pair) => parseInt(pair, 16))));
+  assert.equal(digest.headers.get("repr-digest"), `sha-256=:${b64}:`);
+  const second = await get(handler, `/v1/shards/1.zip${query}`);
+  assert.equal(second.headers.get("repr-digest"), `sha-256=:${b64}:`);
+  assert.equal(second.headers.get("content-length"), String(zip.length));
+  assert.deepEqual(await bytesOf(second), zip);
+
+  // Another handler never streamed it: it renders the shard to answer, and gives the same digest.
+  const other = createHandler({ pack: loaded });
+  const fresh = await (await get(other, `/v1/shards/1.sha256${query}`)).json();
+  assert.equal(fresh.sha256, sha256);
+  await expectError(await get(other, `/v1/shards/3.sha256${query}`), 400, /shard "3"/);
+});
+
+Deno.test("maxRss: no new render starts above it (429 naming the memory use)", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
+  const handler = createHandler({ pack, limits: { maxRss: 1 } });
+  await expectError(
+    await get(handler, "/v1/shards/0.zip?ids=1&per_id=1"),
+    429,
+    /memory use is \d+ MiB, over the limit/,
+  );
+  assert.equal((await get(handler, "/v1/healthz")).status, 200);
+  const info = await (await get(handler, "/v1/info")).json();
+  assert.deepEqual(info.renders, { inFlight: 0, peak: 0, refused: 1 });
+  assert.equal(info.limits.maxRss, 1);
 });
