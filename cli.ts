@@ -7,6 +7,8 @@
  * deno run -A cli.ts embed --align photos/ --out features.npy
  * deno run -A cli.ts prior fit --images lfw/ --per-folder --out prior.npy
  * deno run -A cli.ts eval out/ --real lfw/ --out report/
+ * deno run -A cli.ts serve --port 8000 --host 0.0.0.0
+ * deno run -A cli.ts fetch --from http://a:8000 --from http://b:8000 --ids 1000 --per-id 50 --out out/
  * ```
  *
  * @module
@@ -17,6 +19,8 @@ import { checkDevice, type Device } from "./src/_backend.ts";
 import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
 import { checkCount } from "./src/dataset.ts";
 import { Vec2FaceError } from "./src/errors.ts";
+import { fetchDataset, type FetchProgress } from "./src/fetch.ts";
+import { createHandler } from "./src/http.ts";
 import { evaluateDataset, type EvaluateProgress } from "./src/evaluate.ts";
 import {
   checkFormat,
@@ -52,6 +56,10 @@ Usage:
   cli.ts eval     DATASET [--real DIR|FEATURES.npy] [--out report/] [--pack DIR] [--device D]
                   [--pairs N] [--seed K]
   cli.ts models   pull [--pack DIR]
+  cli.ts serve    [--port P] [--host H] [--pack DIR] [--device D] [--batch-size B] [--max-images N]
+                  [--max-concurrent C] [--max-identities N] [--max-rss MiB]
+  cli.ts fetch    --from URL [--from URL ...] --out DIR --ids N --per-id M [--shard-size S] [--seed K]
+                  [--threshold T] [--retries R] [--per-handler C] [--overwrite | --resume]
 
 Devices: auto (default), webgpu, wasm, native.`;
 
@@ -464,6 +472,121 @@ function pairCount(scores: { count: number; exhaustive: boolean; available: numb
     : `${scores.count} pairs sampled of ${scores.available}, seed ${seed}`;
 }
 
+async function commandServe(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      port: { type: "string", default: "8000" },
+      host: { type: "string", default: "127.0.0.1" },
+      pack: { type: "string" },
+      device: { type: "string", default: "auto" },
+      "batch-size": { type: "string", default: "16" },
+      "max-images": { type: "string", default: "2000" },
+      "max-concurrent": { type: "string", default: "2" },
+      "max-identities": { type: "string", default: "10000" },
+      "max-rss": { type: "string" },
+    },
+  });
+  const port = integer(values.port, "--port")!;
+  if (!(port >= 0 && port <= 65535)) {
+    throw new UsageError(`Cannot use --port ${port}: current value is not in 0..65535`);
+  }
+  const device = checkDevice(values.device);
+  const limits = {
+    maxImages: checkCount(integer(values["max-images"], "--max-images"), "image limit (--max-images)"),
+    maxConcurrent: checkCount(integer(values["max-concurrent"], "--max-concurrent"), "render limit (--max-concurrent)"),
+    maxIdentities: checkCount(
+      integer(values["max-identities"], "--max-identities"),
+      "identity limit (--max-identities)",
+    ),
+    maxRss: values["max-rss"] === undefined
+      ? undefined
+      : checkCount(integer(values["max-rss"], "--max-rss"), "memory limit in MiB (--max-rss)") * 2 ** 20,
+  };
+  const batchSize = checkBatchSize(integer(values["batch-size"], "--batch-size"));
+  await using pack = await openPack(values.pack, device);
+  const handler = createHandler({ pack, limits, batchSize });
+  say(`backend: ${pack.backend}`);
+  const server = Deno.serve({
+    port,
+    hostname: values.host,
+    onListen: ({ hostname, port }) => {
+      const host = hostname.includes(":") ? `[${hostname}]` : hostname;
+      console.log(`listening on http://${host}:${port}/ (pack ${pack.manifest.name}, backend ${pack.backend})`);
+    },
+  }, handler);
+  // SIGINT/SIGTERM: stop taking connections, let the responses in flight end, then exit.
+  const stop = () => server.shutdown();
+  const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  try {
+    await server.finished;
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, stop);
+  }
+}
+
+async function commandFetch(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      from: { type: "string", multiple: true },
+      out: { type: "string" },
+      ids: { type: "string" },
+      "per-id": { type: "string" },
+      "shard-size": { type: "string", default: "100" },
+      seed: { type: "string", default: "0" },
+      threshold: { type: "string" },
+      retries: { type: "string", default: "4" },
+      "per-handler": { type: "string" },
+      overwrite: { type: "boolean", default: false },
+      resume: { type: "boolean", default: false },
+    },
+  });
+  if (!values.from?.length) throw new UsageError("Cannot fetch without --from URL: current value is missing");
+  if (!values.out) throw new UsageError("Cannot fetch without --out: current value is missing");
+  if (values.ids === undefined) throw new UsageError("Cannot fetch without --ids: current value is missing");
+  if (values["per-id"] === undefined) throw new UsageError("Cannot fetch without --per-id: current value is missing");
+  if (values.resume && values.overwrite) {
+    throw new UsageError("Cannot use --resume with --overwrite: current command has both");
+  }
+  const retries = integer(values.retries, "--retries")!;
+  if (retries < 0) throw new UsageError(`Cannot use --retries ${retries}: current value is below 0`);
+  const bar = progressBar("fetching");
+  const started = performance.now();
+  const result = await fetchDataset({
+    from: values.from,
+    out: values.out,
+    ids: checkCount(integer(values.ids, "--ids"), "identity count (--ids)"),
+    perId: checkCount(integer(values["per-id"], "--per-id"), "images per identity (--per-id)", 1000),
+    shardSize: checkCount(integer(values["shard-size"], "--shard-size"), "shard size (--shard-size)"),
+    seed: checkSeed(integer(values.seed, "--seed")),
+    threshold: float(values.threshold, "--threshold"),
+    retries,
+    perHandler: values["per-handler"] === undefined
+      ? undefined
+      : checkCount(integer(values["per-handler"], "--per-handler"), "requests per handler (--per-handler)"),
+    overwrite: values.overwrite,
+    resume: values.resume,
+    onProgress: (p: FetchProgress) => bar(p.done, p.total),
+    onWarning: (line) => say(`warning: ${line}`),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  const used = result.handlers.filter((handler) => handler.shards > 0);
+  say(
+    `fetched ${result.shards - result.kept} shards (${(result.bytes / 2 ** 20).toFixed(1)} MiB) of ` +
+      `${result.images} images to ${values.out} from ${used.length} handlers in ${seconds.toFixed(1)} s` +
+      (result.kept > 0 ? `, ${result.kept} kept` : "") + `, ${result.retries} retries, backend ${result.backend}`,
+  );
+  for (const handler of result.handlers) {
+    say(
+      `  ${handler.url}: ${handler.shards} shards, ${handler.failures} failures${handler.dropped ? ", left out" : ""}`,
+    );
+  }
+}
+
 async function commandModels(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -500,6 +623,8 @@ export async function main(args: string[]): Promise<number> {
     prior: commandPrior,
     eval: commandEval,
     models: commandModels,
+    serve: commandServe,
+    fetch: commandFetch,
   };
   if (!command || command === "--help" || command === "-h" || command === "help") {
     console.log(USAGE);

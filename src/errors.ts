@@ -18,6 +18,7 @@ export type Vec2FaceErrorCode =
   | "sampling-stalled"
   | "output-exists"
   | "resume-mismatch"
+  | "fetch-failed"
   | "aborted";
 
 /**

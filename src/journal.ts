@@ -288,6 +288,7 @@ export class ProgressJournal {
   #file: Deno.FsFile;
   #size: number;
   #units = new Map<number, [number, number]>();
+  #appending: Promise<unknown> = Promise.resolve();
 
   private constructor(file: Deno.FsFile, spec: RunSpec, size: number) {
     this.#file = file;
@@ -374,11 +375,16 @@ export class ProgressJournal {
     this.#file.close();
   }
 
-  async #append(value: unknown): Promise<[number, number]> {
+  /** Appends one line; concurrent calls are written one after the other (the offsets stay right). */
+  #append(value: unknown): Promise<[number, number]> {
     const line = encoder.encode(JSON.stringify(value) + "\n");
-    const offset = this.#size;
-    await writeAll(this.#file, line);
-    this.#size += line.length;
-    return [offset, line.length - 1];
+    const appended = this.#appending.then(async (): Promise<[number, number]> => {
+      const offset = this.#size;
+      await writeAll(this.#file, line);
+      this.#size += line.length;
+      return [offset, line.length - 1];
+    });
+    this.#appending = appended.catch(() => {});
+    return appended;
   }
 }
