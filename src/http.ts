@@ -46,7 +46,7 @@ import { encodePng } from "./image/codec.ts";
 import { type ModelPack, sha256Hex } from "./model_pack.ts";
 import { sigmaForImage } from "./perturb.ts";
 import { sample, type SampleResult } from "./sample.ts";
-import { type ShardEntry, ZipShardStream } from "./shard.ts";
+import { ZipShardWriter } from "./shard.ts";
 
 /**
  * The library version reported by `/v1/info` (as in `deno.json`).
@@ -311,39 +311,42 @@ function zipStream(
       await samples.return(undefined).catch(() => {});
       done();
     })();
-  const entries = new ReadableStream<ShardEntry>({
-    async pull(controller) {
-      const next = samples.next();
-      step = next.catch(() => {});
-      const { done, value } = await next;
-      if (done) controller.close();
-      else controller.enqueue({ path: value.path, bytes: value.bytes });
-    },
-    cancel: stop,
-  }, { highWaterMark: 0 });
-  const zip = entries.pipeThrough(new ZipShardStream()).getReader();
+  // The zip is written an entry at a time, and an entry is taken only when the
+  // bytes before it are gone: nothing renders ahead of what the client reads.
+  const zip = new ZipShardWriter();
+  const pending: Uint8Array[] = [];
+  let ended = false;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
-      let result: ReadableStreamReadResult<Uint8Array>;
       try {
-        result = await zip.read();
+        while (pending.length === 0 && !ended) {
+          const next = samples.next();
+          step = next.catch(() => {});
+          const result = await next;
+          if (result.done) {
+            pending.push(...zip.end());
+            ended = true;
+          } else {
+            pending.push(...zip.add({ path: result.value.path, bytes: result.value.bytes }));
+          }
+        }
       } catch (error) {
         await stop(error);
         throw error;
       }
-      if (result.done) {
+      const chunk = pending.shift();
+      if (chunk === undefined) {
         onDigest({ sha256: hash.digest("hex"), bytes: size });
         done();
         controller.close();
-      } else {
-        hash.update(result.value);
-        size += result.value.length;
-        controller.enqueue(result.value);
+        return;
       }
+      hash.update(chunk);
+      size += chunk.length;
+      controller.enqueue(chunk);
     },
     async cancel(reason) {
-      const cause = reason ?? new DOMException("The response was cancelled", "AbortError");
-      await Promise.all([zip.cancel(cause).catch(() => {}), stop(cause)]);
+      await stop(reason ?? new DOMException("The response was cancelled", "AbortError"));
     },
   }, { highWaterMark: 0 });
 }

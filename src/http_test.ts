@@ -389,3 +389,62 @@ Deno.test("maxRss: no new render starts above it (429 naming the memory use)", a
   assert.deepEqual(info.renders, { inFlight: 0, peak: 0, refused: 1 });
   assert.equal(info.limits.maxRss, 1);
 });
+
+Deno.test("a client that disconnects mid-shard: rendering stops within one batch of the disconnect", async () => {
+  await using loaded = await loadPack(FIXTURE_PACK, { device: "native" });
+  const { pack, calls } = counting(loaded);
+  const handler = createHandler({ pack, batchSize: 8 });
+  // Forwards the body as it is read (no read-ahead) and notes the generator calls when Deno.serve cancels it.
+  let atCancel: number | undefined;
+  const watched = async (request: Request): Promise<Response> => {
+    const response = await handler(request);
+    if (!response.body || !new URL(request.url).pathname.endsWith(".zip")) return response;
+    const reader = response.body.getReader();
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel(reason) {
+        atCancel = calls();
+        return reader.cancel(reason);
+      },
+    }, { highWaterMark: 0 });
+    return new Response(body, { headers: response.headers });
+  };
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, watched);
+  try {
+    const base = `http://127.0.0.1:${server.addr.port}`;
+    // 1 identity x 1000 images: 125 batches of 8.
+    const abort = new AbortController();
+    const response = await fetch(`${base}/v1/shards/0.zip?ids=1&per_id=1000&shard_size=1&seed=2`, {
+      signal: abort.signal,
+    });
+    const reader = response.body!.getReader();
+    await reader.read();
+    await new Promise((resolve) => setTimeout(resolve, 100)); // the server goes on into the socket buffers
+    const atDisconnect = calls();
+    abort.abort();
+    await reader.closed.catch(() => {});
+    let inFlight = 1;
+    for (let tries = 0; tries < 100 && inFlight > 0; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      inFlight = (await (await fetch(`${base}/v1/info`)).json()).renders.inFlight;
+    }
+    assert.equal(inFlight, 0, "the render slot was not freed after the disconnect");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const after = calls();
+    console.log(
+      `  generator calls (batches of 8): ${atDisconnect} when the client left, ${atCancel} when the server saw it ` +
+        `(its next write failed), ${after} in all (of 125)`,
+    );
+    assert.notEqual(atCancel, undefined, "Deno.serve cancelled the body");
+    // The batch in progress when the cancel arrives finishes; no other starts.
+    assert.equal(after, atCancel, "a generator call started after the cancel");
+    // The disconnect reaches the server at its next failing write: within a couple of batches on loopback.
+    assert.ok(after - atDisconnect <= 3, `${after - atDisconnect} generator calls after the disconnect`);
+  } finally {
+    await server.shutdown();
+  }
+});

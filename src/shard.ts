@@ -19,6 +19,60 @@ export interface ShardEntry {
 const FIXED_MTIME = new Date(2020, 0, 1, 0, 0, 0);
 
 /**
+ * The zip of a shard, one entry at a time, synchronously: each call returns
+ * the bytes it completes. {@linkcode ZipShardStream} is this as a stream; a
+ * caller that must not read ahead (the HTTP handler renders an entry only
+ * when its bytes are wanted) uses it directly.
+ *
+ * @example
+ * ```ts
+ * import { ZipShardWriter } from "./shard.ts";
+ * const zip = new ZipShardWriter();
+ * const head = zip.add({ path: "000000/000.jpg", bytes: new Uint8Array([1, 2, 3]) });
+ * const tail = zip.end();
+ * console.assert(head[0][0] === 0x50 && tail.length > 0); // "PK", then the central directory
+ * ```
+ */
+export class ZipShardWriter {
+  #zip: Zip;
+  #chunks: Uint8Array[] = [];
+  #failure: Error | undefined;
+
+  /** Starts an empty zip. */
+  constructor() {
+    this.#zip = new Zip((error, chunk) => {
+      if (error) this.#failure = error;
+      else if (chunk.length > 0) this.#chunks.push(chunk);
+    });
+  }
+
+  /** Adds an entry (STOREd, fixed time); returns the bytes written for it. */
+  add(entry: ShardEntry): Uint8Array[] {
+    if (typeof entry?.path !== "string" || !(entry.bytes instanceof Uint8Array)) {
+      throw new TypeError(
+        `Cannot add a zip entry as ${JSON.stringify(entry?.path)}: current value is not {path, bytes}`,
+      );
+    }
+    const file = new ZipPassThrough(entry.path);
+    file.mtime = FIXED_MTIME;
+    this.#zip.add(file);
+    file.push(entry.bytes, true);
+    return this.#take();
+  }
+
+  /** Ends the zip; returns its last bytes (the central directory). */
+  end(): Uint8Array[] {
+    this.#zip.end();
+    return this.#take();
+  }
+
+  #take(): Uint8Array[] {
+    if (this.#failure) throw this.#failure;
+    return this.#chunks.splice(0);
+  }
+}
+
+/**
  * A `TransformStream` of {@linkcode ShardEntry} to zip bytes. Deterministic:
  * the same entries give the same bytes.
  *
@@ -33,30 +87,13 @@ const FIXED_MTIME = new Date(2020, 0, 1, 0, 0, 0);
 export class ZipShardStream extends TransformStream<ShardEntry, Uint8Array> {
   /** Creates a shard stream. */
   constructor() {
-    let zip: Zip;
-    let failure: Error | undefined;
+    const zip = new ZipShardWriter();
     super({
-      start(controller) {
-        zip = new Zip((error, chunk) => {
-          if (error) failure = error;
-          else if (chunk.length > 0) controller.enqueue(chunk);
-        });
+      transform(entry, controller) {
+        for (const chunk of zip.add(entry)) controller.enqueue(chunk);
       },
-      transform(entry) {
-        if (typeof entry?.path !== "string" || !(entry.bytes instanceof Uint8Array)) {
-          throw new TypeError(
-            `Cannot add a zip entry as ${JSON.stringify(entry?.path)}: current value is not {path, bytes}`,
-          );
-        }
-        const file = new ZipPassThrough(entry.path);
-        file.mtime = FIXED_MTIME;
-        zip.add(file);
-        file.push(entry.bytes, true);
-        if (failure) throw failure;
-      },
-      flush() {
-        zip.end();
-        if (failure) throw failure;
+      flush(controller) {
+        for (const chunk of zip.end()) controller.enqueue(chunk);
       },
     });
   }
