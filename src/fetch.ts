@@ -10,8 +10,9 @@
  * - every handler's `/v1/dataset.json` for the spec must be the same (pack,
  *   backend, version, threshold, shard count); a handler that cannot be
  *   reached is left out, one that differs is an error;
- * - `identities.npy` comes from one handler and is compared with a second
- *   one's when there are two;
+ * - `identities.npy` and `.json` come from one handler; every other one must
+ *   give the same `identities.json` (candidate count and max cosine of the
+ *   bank it sampled), which also has it sample the bank before its shards;
  * - each shard is hashed while it downloads and compared with the sha256 its
  *   handler reports (`Repr-Digest` when it knows it up front, else
  *   `/v1/shards/{k}.sha256` after the body, which the handler remembers from
@@ -514,7 +515,7 @@ export async function fetchDataset(options: FetchOptions): Promise<FetchResult> 
         seed: String(seed),
         threshold: String(spec.threshold),
       });
-      const [first, second] = live();
+      const [first, ...others] = live();
       const npy = await fromAny(first, (url) => getBytes(client, `${url}/v1/identities.npy?${bankQuery}`, signal));
       const sidecar = await fromAny(first, (url) => getBytes(client, `${url}/v1/identities.json?${bankQuery}`, signal));
       decodeBank(npy, { name: `identities.npy from ${first.url}` });
@@ -527,15 +528,26 @@ export async function fetchDataset(options: FetchOptions): Promise<FetchResult> 
         );
       }
       const npySha256 = createHash("sha256").update(npy).digest("hex");
-      if (second) {
-        const other = await fromAny(second, (url) => getBytes(client, `${url}/v1/identities.npy?${bankQuery}`, signal));
-        if (createHash("sha256").update(other).digest("hex") !== npySha256) {
+      // Every other handler samples the bank too (its shards need it) and must get the same sidecar: the same
+      // candidate count and max cosine. That also warms their banks before the shards are asked for.
+      const text = new TextDecoder().decode(sidecar);
+      await Promise.all(others.map(async (handler) => {
+        let theirs: Uint8Array;
+        try {
+          theirs = await withRetries(() => getBytes(client, `${handler.url}/v1/identities.json?${bankQuery}`, signal));
+        } catch (error) {
+          if (!(error instanceof TryError) || !error.retry) throw error;
+          handler.dropped = true;
+          return warn(`left out ${handler.url}: ${error.message}`);
+        }
+        if (new TextDecoder().decode(theirs) !== text) {
           throw new Vec2FaceError(
             "fetch-failed",
-            `Cannot fetch identities.npy: current bytes from ${first.url} and ${second.url} differ`,
+            `Cannot fetch from ${handler.url} and ${first.url} together: current identity banks differ ` +
+              `(identities.json)`,
           );
         }
-      }
+      }));
       await writeAtomic(npyPath, npy);
       await writeAtomic(jsonPath, sidecar);
       await journal.appendBank({ npy: npySha256, json: createHash("sha256").update(sidecar).digest("hex") });
