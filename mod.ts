@@ -52,8 +52,11 @@ export {
   type GenerateOptions,
   type GenerateProgress,
   type GenerateResult,
+  parseShare,
+  type WorkerShare,
 } from "./src/generate.ts";
-export { type ShardEntry, ZipShardStream } from "./src/shard.ts";
+export { type ShardEntry, ZipShardStream, ZipShardWriter } from "./src/shard.ts";
+export { fetchDataset, type FetchOptions, type FetchProgress, type FetchResult } from "./src/fetch.ts";
 export {
   tarHeader,
   TarShardStream,
