@@ -38,7 +38,24 @@ export {
 } from "./src/model_pack.ts";
 export { sample, type SampleEngine, type SampleOptions, type SampleProgress, type SampleResult } from "./src/sample.ts";
 export { perturb, type PerturbOptions, sigmaForImage, VEC2FACE_SHARES, VEC2FACE_SIGMAS } from "./src/perturb.ts";
-export { render, type RenderOptions } from "./src/render.ts";
+export { type HeadPose, render, type RenderOptions } from "./src/render.ts";
+export {
+  edit,
+  EDIT_ATTRIBUTES,
+  EDIT_TOLERANCES,
+  type EditAttribute,
+  type EditOptions,
+  type EditResult,
+  type EditTargets,
+  type MeasuredAttributes,
+} from "./src/edit.ts";
+export { estimatePose, type Pose, type PoseOptions } from "./src/estimators/pose.ts";
+export {
+  type AttributeOptions,
+  attributesOfFeatures,
+  estimateAttributes,
+  type FaceAttributes,
+} from "./src/estimators/attributes.ts";
 export { drawMask, type MaskRatio, type TokenLayout, type TokenMask, VEC2FACE_LAYOUT } from "./src/mask.ts";
 export { Random, Stream } from "./src/random.ts";
 export { parsePrior, type Prior } from "./src/prior.ts";

@@ -43,7 +43,15 @@ export interface PackFile {
 }
 
 /** The roles of files in a pack. */
-export type FileRole = "generator" | "prior" | "identity" | "detector" | "landmarks";
+export type FileRole =
+  | "generator"
+  | "prior"
+  | "identity"
+  | "detector"
+  | "landmarks"
+  | "pose"
+  | "attributes"
+  | "directions";
 
 /** `manifest.json` of a model pack. */
 export interface PackManifest {
@@ -73,6 +81,12 @@ export interface PackManifest {
   shares: number[];
   /** Identity model preprocessing: RGB, (pixel - mean) / std, 112x112 ArcFace alignment. */
   identityModel: { input: "RGB"; size: number; mean: number; std: number; alignment: "arcface-5point" };
+  /**
+   * Rows of the `directions` file (`yaw`, `pitch`, `age`, `gender`) and the
+   * attribute change per unit step of a unit-norm identity along each
+   * (gender as a logit), from `training/fit_attributes.py`.
+   */
+  directions?: { names: string[]; slopes: Record<string, number> };
   /** The files, by role. `generator` and `prior` are required. */
   files: Partial<Record<FileRole, PackFile>> & { generator: PackFile; prior: PackFile };
 }

@@ -19,6 +19,8 @@ export const Stream = {
   genuinePairs: 4,
   /** Impostor pairs sampled by the quality report. */
   impostorPairs: 5,
+  /** Search moves of `edit`. */
+  edit: 6,
 } as const;
 
 // murmur3's finaliser: a bijective 32-bit mix with full avalanche.

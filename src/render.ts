@@ -8,6 +8,7 @@ import { drawMask, type TokenMask } from "./mask.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { checkSeed, Random, Stream } from "./random.ts";
 import { checkVectors } from "./vectors.ts";
+import type { TensorData } from "./_backend.ts";
 
 /** Options for {@linkcode render}. */
 export interface RenderOptions {
@@ -19,6 +20,19 @@ export interface RenderOptions {
   batchSize?: number;
   /** Cancels rendering between batches. */
   signal?: AbortSignal;
+  /**
+   * Head pose per vector, for generators with a `pose` input (the default
+   * pack); others ignore it. Default frontal (yaw 0, pitch 0).
+   */
+  poses?: readonly HeadPose[];
+}
+
+/** Yaw and pitch in degrees, the `pose` input of generators that have one. */
+export interface HeadPose {
+  /** Left-right turn in degrees. */
+  yaw: number;
+  /** Up-down tilt in degrees. */
+  pitch: number;
 }
 
 /** Checks a batch size. */
@@ -43,6 +57,7 @@ export async function generatorOutput(
   pack: ModelPack,
   vectors: Float32Array[],
   masks: TokenMask[],
+  poses?: readonly HeadPose[],
 ): Promise<Float32Array> {
   const { vectorSize, tokens, droppedTokens } = pack.manifest;
   const count = vectors.length;
@@ -55,19 +70,30 @@ export async function generatorOutput(
     kept.set(mask.kept, i * mask.kept.length);
   });
   const session = await pack.session("generator");
-  const output = await session.run({
+  const feeds: Record<string, TensorData> = {
     identity: { type: "float32", data: identity, dims: [count, vectorSize] },
     masked: { type: "float32", data: masked, dims: [count, tokens + 1] },
     kept: { type: "int64", data: kept, dims: [count, tokens + 1 - droppedTokens] },
-  });
+  };
+  if (session.inputNames.includes("pose")) {
+    const pose = new Float32Array(count * 2);
+    poses?.forEach((p, i) => pose.set([p.yaw, p.pitch], i * 2));
+    feeds.pose = { type: "float32", data: pose, dims: [count, 2] };
+  }
+  const output = await session.run(feeds);
   return output.image.data;
 }
 
 /** Renders one batch with given masks to 8-bit RGB images (one generator call). */
-export async function renderBatch(pack: ModelPack, vectors: Float32Array[], masks: TokenMask[]): Promise<RgbImage[]> {
+export async function renderBatch(
+  pack: ModelPack,
+  vectors: Float32Array[],
+  masks: TokenMask[],
+  poses?: readonly HeadPose[],
+): Promise<RgbImage[]> {
   const { imageSize } = pack.manifest;
   const count = vectors.length;
-  const pixels = await generatorOutput(pack, vectors, masks);
+  const pixels = await generatorOutput(pack, vectors, masks, poses);
   const plane = imageSize * imageSize;
   const images: RgbImage[] = [];
   for (let n = 0; n < count; n++) {
@@ -102,12 +128,25 @@ export async function render(vectors: Float32Array[], options: RenderOptions): P
   checkVectors(vectors, pack.manifest.vectorSize);
   const seed = checkSeed(options.seed ?? 0);
   const batchSize = checkBatchSize(options.batchSize ?? 16);
+  const { poses } = options;
+  if (poses !== undefined) {
+    if (!Array.isArray(poses) || poses.length !== vectors.length) {
+      throw new RangeError(
+        `Cannot render ${vectors.length} vectors with poses: current count is ${(poses as unknown[])?.length}`,
+      );
+    }
+    poses.forEach((p, i) => {
+      if (!Number.isFinite(p?.yaw) || !Number.isFinite(p?.pitch)) {
+        throw new RangeError(`Cannot render with pose ${i} as yaw and pitch: current value is ${JSON.stringify(p)}`);
+      }
+    });
+  }
   const images: RgbImage[] = [];
   for (let start = 0; start < vectors.length; start += batchSize) {
     options.signal?.throwIfAborted();
     const batch = vectors.slice(start, start + batchSize);
     const masks = batch.map((_, i) => drawMask(Random.from(seed, Stream.mask, start + i), pack.layout));
-    images.push(...await renderBatch(pack, batch, masks));
+    images.push(...await renderBatch(pack, batch, masks, poses?.slice(start, start + batchSize)));
   }
   return images;
 }

@@ -7,7 +7,15 @@ import { Random, Stream } from "./random.ts";
 import { generatorOutput, render, toByte } from "./render.ts";
 
 interface Reference {
-  images: { identity: number[]; masked: number[]; kept: number[]; pixels: number[][]; mean: number; std: number }[];
+  images: {
+    identity: number[];
+    masked: number[];
+    kept: number[];
+    pose?: [number, number];
+    pixels: number[][];
+    mean: number;
+    std: number;
+  }[];
 }
 const reference: Reference = JSON.parse(
   await Deno.readTextFile(new URL("../models/fixture/reference.json", import.meta.url)),
@@ -45,10 +53,12 @@ for (const [name, tolerance] of [["fixture", 1e-4], ["vec2face-small", 1e-3]] as
       kept: BigInt64Array.from(image.kept.map(BigInt)),
       ratio: NaN,
     }));
+    // Generators with a pose input were exported with poses in the reference.
+    const poses = expected.images.map(({ pose }) => ({ yaw: pose?.[0] ?? 0, pitch: pose?.[1] ?? 0 }));
     const plane = 3 * 112 * 112;
     for (const device of ["wasm", "native"] as const) {
       await using pack = await loadPack(folder.href, { device });
-      const output = await generatorOutput(pack, vectors, masks);
+      const output = await generatorOutput(pack, vectors, masks, poses);
       let worst = 0;
       expected.images.forEach((image, n) => {
         for (const [c, y, x, value] of image.pixels) {

@@ -131,8 +131,13 @@ def reference(model, generator_bytes: bytes, prior: np.ndarray | None, about: st
     mb, kb = make_masks(np.random.default_rng(6), 10)
     masked = np.stack([ma, mb])
     kept = np.stack([ka, kb])
+    inputs = [torch.from_numpy(ident), torch.from_numpy(masked), torch.from_numpy(kept)]
+    pose = None
+    if model.cfg.pose_inputs:
+        pose = np.array([[20.0, -5.0], [-35.0, 10.0]], dtype=np.float32)  # yaw, pitch in degrees
+        inputs.append(torch.from_numpy(pose))
     with torch.no_grad():
-        img = model(torch.from_numpy(ident), torch.from_numpy(masked), torch.from_numpy(kept)).numpy()
+        img = model(*inputs).numpy()
     prng = np.random.default_rng(8)
     pix = [(int(c), int(yy), int(xx)) for c, yy, xx in zip(
         prng.integers(0, 3, 16), prng.integers(0, 112, 16), prng.integers(0, 112, 16))]
@@ -144,6 +149,7 @@ def reference(model, generator_bytes: bytes, prior: np.ndarray | None, about: st
             "masked": [int(v) for v in masked[i].tolist()],
             "kept": [int(v) for v in kept[i].tolist()],
             "num_masked": int(masked[i].sum()),
+            **({"pose": pose[i].tolist()} if pose is not None else {}),
             "pixels": [[c, yy, xx, round(float(img[i, c, yy, xx]), 7)] for c, yy, xx in pix],
             "mean": round(float(img[i].astype(np.float64).mean()), 7),
             "std": round(float(img[i].astype(np.float64).std()), 7),
@@ -218,7 +224,11 @@ def main() -> None:
     masks = [make_masks(rng, 5 + k) for k in range(2)]
     example = (torch.randn(2, 512), torch.from_numpy(np.stack([m[0] for m in masks])),
                torch.from_numpy(np.stack([m[1] for m in masks])))
-    data = export_onnx(model, example)
+    input_names = ("identity", "masked", "kept")
+    if model.cfg.pose_inputs:  # yaw, pitch in degrees
+        example += (torch.tensor([[10.0, 0.0], [-30.0, 5.0]]),)
+        input_names += ("pose",)
+    data = export_onnx(model, example, input_names=input_names)
     if args.half:
         data = to_half(data)
     with open(os.path.join(args.out, "generator.onnx"), "wb") as f:

@@ -122,9 +122,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
     parser.add_argument("--init", help="warm start from another run's checkpoint (missing layers keep their init)")
+    parser.add_argument("--pose", help="head-pose labels [N,3] (tools/label_poses.ts) for configs with pose inputs; "
+                        "default PREFIX.pose.npy")
+    parser.add_argument("--pose-balance", type=float, default=0.5,
+                        help="share of each batch drawn evenly over |yaw| bins of 5 degrees (rare poses oversampled)")
+    parser.add_argument("--flip", type=float, default=0.5,
+                        help="probability of mirroring a face (yaw negated, identity vector re-embedded)")
+    parser.add_argument("--ssim-weight", type=float, default=0.0, help="weight of a 1 - SSIM term")
     parser.add_argument("--ridge-init", action="store_true",
                         help="set the pixel_skip layer to the closed-form ridge from identity to downsampled faces")
     args = parser.parse_args()
+
+    from evaluate import ssim  # here: evaluate imports this module
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -136,6 +145,17 @@ def main() -> None:
         json.dump({"data": os.path.abspath(args.data), "count": len(faces), "holdout": held_rows.tolist()}, f)
 
     model = Vec2Face(CONFIGS[args.config])
+    poses = None
+    if model.cfg.pose_inputs:
+        poses = np.load(args.pose or args.data + ".pose.npy").astype(np.float32)
+        if len(poses) != len(faces):
+            raise SystemExit(f"Cannot train with {len(poses)} pose labels for {len(faces)} faces")
+        # Row weights: half uniform, half even over |yaw| bins, so that turned faces (2 % beyond 30 degrees) are seen.
+        bins = np.minimum((np.abs(poses[train_rows, 0]) // 5).astype(int), 12)
+        counts = np.bincount(bins, minlength=13).astype(np.float64)
+        even = 1.0 / (np.maximum(counts[bins], 20) * np.count_nonzero(counts))
+        row_weights = (1 - args.pose_balance) / len(train_rows) + args.pose_balance * even / even.sum()
+        row_weights /= row_weights.sum()
     ema = copy.deepcopy(model).requires_grad_(False)
     identity_net = load_identity(args.identity)
     optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
@@ -188,13 +208,28 @@ def main() -> None:
     window = {"l1": 0.0, "fm": 0.0, "id": 0.0, "n": 0, "images": 0, "t": time.time()}
     model.train()
     while time.time() - started < args.minutes * 60:
-        rows = np.sort(rng.choice(train_rows, args.batch, replace=False))
+        pose = None
+        if poses is None:
+            rows = np.sort(rng.choice(train_rows, args.batch, replace=False))
+        else:
+            rows = rng.choice(train_rows, args.batch, replace=True, p=row_weights)
         target = to_tensor(np.asarray(faces[rows]))
         vectors = torch.from_numpy(features[rows])
+        if poses is not None:
+            pose = torch.from_numpy(poses[rows, :2].copy())
+            flip = torch.from_numpy(rng.random(args.batch) < args.flip)
+            if flip.any():
+                target[flip] = target[flip].flip(-1)
+                pose[flip, 0] = -pose[flip, 0]
+                with torch.no_grad():
+                    vectors = vectors.clone()
+                    vectors[flip] = identity_net(normalise(target[flip]))
         masked, kept = training_masks(rng, args.batch)
-        render = model(vectors, masked, kept)
+        render = model(vectors, masked, kept, pose)
         l1 = (render - target).abs().mean()
         loss = l1
+        if args.ssim_weight:
+            loss = loss + args.ssim_weight * (1 - ssim(render, target)).mean()
         fm_value = id_value = 0.0
         if args.fm_weight + args.id_weight > 0 and step % args.loss_every == 0:
             share = min(args.loss_share, args.batch)

@@ -26,6 +26,8 @@ ONNX contract (see training/README.md): inputs ``identity`` f32 [B,512],
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 from typing import List
 
@@ -65,6 +67,11 @@ class Vec2FaceConfig:
     # train.py --ridge-init) so its steps go to detail, not to learning a
     # linear map through the transformer.
     pixel_skip: int = 0
+    # Not in the official model (0 = none): head-pose inputs (yaw, pitch in
+    # degrees). Our identity model's features barely encode signed yaw
+    # (linear correlation 0.11 on UTKFace), so a generator fed only those
+    # renders every face frontal; with pose as an input it can be turned.
+    pose_inputs: int = 0
 
 
 CONFIGS = {
@@ -104,6 +111,10 @@ CONFIGS = {
         pixel_skip=28,
     ),
 }
+# "small" with yaw/pitch inputs (the default pack from its second version on).
+CONFIGS["small-pose"] = dataclasses.replace(CONFIGS["small"], pose_inputs=2)
+POSE_SCALE = 45.0  # degrees -> the layers' input scale
+
 
 
 # ---------------------------------------------------------------- transformer
@@ -290,9 +301,17 @@ class Vec2Face(nn.Module):
         self.decoder_norm = nn.LayerNorm(dd, eps=1e-6)
         if cfg.pixel_skip:
             self.pixel_skip = nn.Linear(cfg.rep_dim, cfg.out_ch * cfg.pixel_skip ** 2)
+        if cfg.pose_inputs:
+            # Zero-initialised: a warm start from a model without pose renders as before.
+            self.pose_proj = nn.Linear(cfg.pose_inputs, d)
+            nn.init.zeros_(self.pose_proj.weight)
+            nn.init.zeros_(self.pose_proj.bias)
+            if cfg.pixel_skip:
+                self.pose_pixels = nn.Linear(cfg.pose_inputs, cfg.out_ch * cfg.pixel_skip ** 2, bias=False)
+                nn.init.zeros_(self.pose_pixels.weight)
 
     def forward(
-        self, identity: torch.Tensor, masked: torch.Tensor, kept: torch.Tensor
+        self, identity: torch.Tensor, masked: torch.Tensor, kept: torch.Tensor, pose: torch.Tensor = None
     ) -> torch.Tensor:
         """identity f32 [B,512]; masked f32 [B,50] (1 = replaced by e);
         kept i64 [B,45] sorted positions (contains 0) -> image f32 [B,3,112,112]."""
@@ -302,6 +321,11 @@ class Vec2Face(nn.Module):
 
         # ---- encoder input
         e = self.latent_prior_proj_f(identity)  # [B,D]
+        if self.cfg.pose_inputs:
+            if pose is None:
+                pose = identity.new_zeros(identity.shape[0], self.cfg.pose_inputs)
+            pose = pose / POSE_SCALE
+            e = e + self.pose_proj(pose)
         feat = self.feature_token(e.unsqueeze(-1)).transpose(1, 2)  # [B,49,D]
         tokens = torch.cat([e.unsqueeze(1), feat], dim=1)  # [B,50,D]
         tokens = torch.where(is_masked, e.unsqueeze(1), tokens)
@@ -335,7 +359,10 @@ class Vec2Face(nn.Module):
         image = self.im_decoder(z)
         if self.cfg.pixel_skip:
             side = self.cfg.pixel_skip
-            coarse = self.pixel_skip(identity).reshape(-1, self.cfg.out_ch, side, side)
+            coarse = self.pixel_skip(identity)
+            if self.cfg.pose_inputs:
+                coarse = coarse + self.pose_pixels(pose)
+            coarse = coarse.reshape(-1, self.cfg.out_ch, side, side)
             image = image + F.interpolate(coarse, size=(112, 112), mode="bilinear", align_corners=False)
         return image
 

@@ -6,7 +6,7 @@
 import type { OnnxSession } from "../_backend.ts";
 
 /** The models the estimators run. */
-export type EstimatorRole = "identity" | "detector" | "landmarks";
+export type EstimatorRole = "identity" | "detector" | "landmarks" | "pose" | "attributes";
 
 /**
  * Hands out one session per model role; a model pack implements it. The
