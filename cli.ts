@@ -40,6 +40,9 @@ import { checkSeed } from "./src/random.ts";
 import { checkBatchSize } from "./src/render.ts";
 import { sample } from "./src/sample.ts";
 import { type EmbeddedPhotos, embedPhotos, findImages } from "./src/estimators/embed_photos.ts";
+import { edit, type EditTargets } from "./src/edit.ts";
+import { type ReferenceIdentities, referenceIdentities } from "./src/reference.ts";
+import { encodePng } from "./src/image/codec.ts";
 
 const USAGE = `vec2face: synthetic face-recognition datasets (Vec2Face)
 
@@ -48,6 +51,10 @@ Usage:
                   [--shard-size S] [--seed K] [--threshold T] [--bank FILE.npy] [--device D]
                   [--pack DIR] [--batch-size B] [--overwrite | --resume]
                   [--shards k/K | --shards K (k from JOB_COMPLETION_INDEX)]
+                  [--from-images DIR] [--yaw DEG] [--pitch DEG] [--age YEARS] [--gender female|male]
+                  [--quality Q] [--edit-budget CALLS] [--min-identity C]
+  cli.ts edit     --bank FILE.npy --targets yaw=45,age=30,gender=female,... --out DIR [--first N]
+                  [--budget CALLS] [--min-identity C] [--seed K] [--device D] [--pack DIR]
   cli.ts sample   --n N --out FILE.npy [--seed K] [--threshold T] [--half] [--pack DIR]
   cli.ts embed    --align DIR --out FILE.npy [--device D] [--pack DIR]
   cli.ts prior fit (--features FILE.npy [--groups FILE.json] | --images DIR [--per-folder])
@@ -65,6 +72,51 @@ Devices: auto (default), webgpu, wasm, native.`;
 
 /** A CLI usage error: printed as one line, exit code 2. */
 class UsageError extends Error {}
+
+// Attribute targets of `generate` (one flag each) and `edit` (--targets name=value,...).
+const TARGET_OPTIONS = {
+  yaw: { type: "string" },
+  pitch: { type: "string" },
+  age: { type: "string" },
+  gender: { type: "string" },
+  quality: { type: "string" },
+} as const;
+
+function targetValue(name: string, value: string, flag: string): number | "female" | "male" {
+  if (name === "gender") {
+    if (value === "female" || value === "f") return "female";
+    if (value === "male" || value === "m") return "male";
+  }
+  const number = float(value, flag)!;
+  return number;
+}
+
+/** Targets from --yaw/--pitch/--age/--gender/--quality; undefined when none is given. */
+function readTargets(values: Partial<Record<keyof typeof TARGET_OPTIONS, string>>): EditTargets | undefined {
+  const targets: Record<string, number | string> = {};
+  for (const name of Object.keys(TARGET_OPTIONS) as (keyof typeof TARGET_OPTIONS)[]) {
+    const value = values[name];
+    if (value !== undefined) targets[name] = targetValue(name, value, `--${name}`);
+  }
+  return Object.keys(targets).length > 0 ? targets as EditTargets : undefined;
+}
+
+/** `yaw=45,gender=female` -> targets. */
+function parseTargets(text: string): EditTargets {
+  const targets: Record<string, number | string> = {};
+  for (const part of text.split(",")) {
+    const [name, value, extra] = part.split("=").map((piece) => piece.trim());
+    if (!name || value === undefined || extra !== undefined || !(name in TARGET_OPTIONS)) {
+      throw new UsageError(
+        `Cannot read target ${part} as name=value: current name is not one of ${
+          Object.keys(TARGET_OPTIONS).join(", ")
+        }`,
+      );
+    }
+    targets[name] = targetValue(name, value, `--targets ${name}`);
+  }
+  return targets as EditTargets;
+}
 
 function integer(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -131,6 +183,10 @@ async function commandGenerate(args: string[]): Promise<void> {
       overwrite: { type: "boolean", default: false },
       resume: { type: "boolean", default: false },
       shards: { type: "string" },
+      "from-images": { type: "string" },
+      ...TARGET_OPTIONS,
+      "edit-budget": { type: "string" },
+      "min-identity": { type: "string" },
     },
   });
   // Check every argument before any slow work (model pull, sampling).
@@ -151,12 +207,44 @@ async function commandGenerate(args: string[]): Promise<void> {
     throw new UsageError("Cannot use --resume with --overwrite: current command has both");
   }
   const share = readShare(values.shards, format, values.overwrite);
+  if (values.bank !== undefined && values["from-images"] !== undefined) {
+    throw new UsageError("Cannot use --bank with --from-images: current command has both");
+  }
+  const targets = readTargets(values);
+  const edit = targets
+    ? {
+      targets,
+      budget: integer(values["edit-budget"], "--edit-budget"),
+      minIdentity: float(values["min-identity"], "--min-identity"),
+    }
+    : undefined;
+  if (!targets && (values["edit-budget"] !== undefined || values["min-identity"] !== undefined)) {
+    throw new UsageError("Cannot use --edit-budget or --min-identity without a target (--yaw, --age, ...)");
+  }
   const bankBytes = values.bank === undefined ? undefined : await Deno.readFile(values.bank);
 
   // Local files only (third-party models are pulled on first use). The bank
   // is checked against the pack before --overwrite clears the output folder.
   await using pack = await openPack(values.pack, device);
-  const bank = bankBytes && decodeBank(bankBytes, { dim: pack.manifest.vectorSize, name: values.bank });
+  let bank = bankBytes && decodeBank(bankBytes, { dim: pack.manifest.vectorSize, name: values.bank });
+  let fromImages: ReferenceIdentities | undefined;
+  if (values["from-images"] !== undefined) {
+    fromImages = await referenceIdentities(values["from-images"], { pack, onProgress: progressBar("embedding") });
+    if (fromImages.noFace.length > 0) {
+      say(
+        `no face found in ${fromImages.noFace.length} photos (skipped): ${fromImages.noFace.slice(0, 10).join(", ")}` +
+          (fromImages.noFace.length > 10 ? ", ..." : ""),
+      );
+    }
+    if (fromImages.vectors.length < ids) {
+      throw new UsageError(
+        `Cannot generate ${ids} identities from ${
+          values["from-images"]
+        }: current folder gives ${fromImages.vectors.length}`,
+      );
+    }
+    bank = fromImages.vectors;
+  }
   // --resume checks the folder itself: it must hold an interrupted run of the same spec.
   if (!values.resume && !share) await prepareOutput(values.out, values.overwrite);
   say(`backend: ${pack.backend}`);
@@ -173,10 +261,23 @@ async function commandGenerate(args: string[]): Promise<void> {
     batchSize,
     threshold,
     bank,
+    edit,
     resume: values.resume,
     share,
     onProgress: (p: GenerateProgress) => bars[p.stage](p.done, p.total),
   });
+  if (fromImages) {
+    // Which photos each identity came from, beside the dataset.
+    const sources = fromImages.sources.slice(0, ids).map((source, identity) => ({
+      identity,
+      source,
+      photos: fromImages.photos[identity],
+    }));
+    await Deno.writeTextFile(
+      join(values.out, "sources.json"),
+      JSON.stringify({ folder: values["from-images"], sources, noFace: fromImages.noFace }, null, 1) + "\n",
+    );
+  }
   const seconds = (performance.now() - started) / 1000;
   if (share) return say(shareSummary(result, share, values.out, seconds));
   const rendered = result.images - result.kept;
@@ -613,6 +714,69 @@ function joinNegativeNumbers(args: string[]): string[] {
   return out;
 }
 
+async function commandEdit(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    strict: true,
+    options: {
+      bank: { type: "string" },
+      targets: { type: "string" },
+      out: { type: "string" },
+      first: { type: "string" },
+      budget: { type: "string", default: "200" },
+      "min-identity": { type: "string", default: "0.6" },
+      seed: { type: "string", default: "0" },
+      device: { type: "string", default: "auto" },
+      pack: { type: "string" },
+      overwrite: { type: "boolean", default: false },
+    },
+  });
+  if (!values.bank) throw new UsageError("Cannot edit without --bank: current value is missing");
+  if (!values.targets) throw new UsageError("Cannot edit without --targets: current value is missing");
+  if (!values.out) throw new UsageError("Cannot edit without --out: current value is missing");
+  const targets = parseTargets(values.targets);
+  const budget = checkCount(integer(values.budget, "--budget"), "budget (--budget)");
+  const minIdentity = float(values["min-identity"], "--min-identity")!;
+  const seed = checkSeed(integer(values.seed, "--seed"));
+  const first = values.first === undefined ? undefined : checkCount(integer(values.first, "--first"), "--first");
+  const bankBytes = await Deno.readFile(values.bank);
+  await using pack = await openPack(values.pack, checkDevice(values.device));
+  const vectors = decodeBank(bankBytes, { dim: pack.manifest.vectorSize, name: values.bank }).slice(0, first);
+  await prepareOutput(values.out, values.overwrite);
+  say(`backend: ${pack.backend}`);
+  const bar = progressBar("editing");
+  const edited: Float32Array[] = [];
+  let reached = 0;
+  const log = await Deno.open(join(values.out, "edits.jsonl"), { write: true, create: true, truncate: true });
+  try {
+    for (const [index, vector] of vectors.entries()) {
+      // Identity i gets the same search as identity i of a one-vector bank with seed + i.
+      const result = await edit(vector, targets, { pack, budget, minIdentity, seed: seed + index });
+      edited.push(result.vector);
+      if (result.status === "reached") reached++;
+      const name = `${String(index).padStart(6, "0")}.png`;
+      await Deno.writeFile(join(values.out, name), encodePng(result.image));
+      const row = {
+        index,
+        image: name,
+        status: result.status,
+        errors: result.errors,
+        identity: result.identity,
+        calls: result.calls,
+        pose: result.pose,
+        start: result.start,
+        attributes: result.attributes,
+      };
+      await log.write(new TextEncoder().encode(JSON.stringify(row) + "\n"));
+      bar(index + 1, vectors.length);
+    }
+  } finally {
+    log.close();
+  }
+  await Deno.writeFile(join(values.out, "edited.npy"), encodeBank(edited));
+  say(`edited ${vectors.length} identities to ${values.out}: ${reached} reached ${JSON.stringify(targets)}`);
+}
+
 /** Runs the CLI with arguments; resolves to the exit code. */
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = joinNegativeNumbers(args);
@@ -621,6 +785,7 @@ export async function main(args: string[]): Promise<number> {
     sample: commandSample,
     embed: commandEmbed,
     prior: commandPrior,
+    edit: commandEdit,
     eval: commandEval,
     models: commandModels,
     serve: commandServe,

@@ -60,7 +60,14 @@ export { drawMask, type MaskRatio, type TokenLayout, type TokenMask, VEC2FACE_LA
 export { Random, Stream } from "./src/random.ts";
 export { parsePrior, type Prior } from "./src/prior.ts";
 export { type BankInfo, decodeBank, type DecodeBankOptions, encodeBank } from "./src/bank.ts";
-export { generateSamples, type GenerateSamplesOptions, type Sample, samplePath } from "./src/dataset.ts";
+export {
+  type DatasetEdit,
+  generateSamples,
+  type GenerateSamplesOptions,
+  type Sample,
+  samplePath,
+} from "./src/dataset.ts";
+export { type ReferenceIdentities, referenceIdentities, type ReferenceOptions } from "./src/reference.ts";
 export {
   checkFormat,
   DATASET_FORMATS,

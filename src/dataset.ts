@@ -13,6 +13,21 @@ import { perturbVector, sigmaForImage } from "./perturb.ts";
 import { checkSeed, Random, Stream } from "./random.ts";
 import { checkBatchSize, renderBatch } from "./render.ts";
 import { sha256Hex } from "./model_pack.ts";
+import { edit, type EditResult, type EditTargets } from "./edit.ts";
+
+/**
+ * Attribute targets for every image of a dataset (the official pose
+ * generation, with more attributes): each image's perturbed vector is edited
+ * with its own mask and search stream `(seed, edit, identity, image)`.
+ */
+export interface DatasetEdit {
+  /** Targets, as for `edit`. */
+  targets: EditTargets;
+  /** Generator calls per image; default 200. */
+  budget?: number;
+  /** Lowest identity cosine to the unedited image; default 0.6. */
+  minIdentity?: number;
+}
 
 /** One generated image with its metadata. */
 export interface Sample {
@@ -28,6 +43,8 @@ export interface Sample {
   bytes: Uint8Array;
   /** sha256 of the JPEG bytes. */
   sha256: string;
+  /** With `edit`: what the image's edit reached. */
+  edit?: Pick<EditResult, "status" | "errors" | "identity" | "calls">;
 }
 
 /** Options for {@linkcode generateSamples}. */
@@ -48,6 +65,8 @@ export interface GenerateSamplesOptions {
   batchSize?: number;
   /** JPEG quality; default 90. */
   quality?: number;
+  /** Edit every image towards attribute targets (slow: up to `budget` renders per image). */
+  edit?: DatasetEdit;
   /** Cancels between batches. */
   signal?: AbortSignal;
 }
@@ -94,10 +113,29 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
   const flush = async function* (): AsyncGenerator<Sample> {
     options.signal?.throwIfAborted();
     const inputs = pending.map(({ identity, image }) => sampleInput(pack, identities, perId, seed, identity, image));
-    const images = await renderBatch(pack, inputs.map((input) => input.vector), inputs.map((input) => input.mask));
+    let images: RgbImage[];
+    const edits: EditResult[] = [];
+    if (options.edit) {
+      for (const [k, { identity, image }] of pending.entries()) {
+        edits.push(
+          await edit(inputs[k].vector, options.edit.targets, {
+            pack,
+            mask: inputs[k].mask,
+            random: Random.from(seed, Stream.edit, identity, image),
+            budget: options.edit.budget,
+            minIdentity: options.edit.minIdentity,
+            signal: options.signal,
+          }),
+        );
+      }
+      images = edits.map((result) => result.image);
+    } else {
+      images = await renderBatch(pack, inputs.map((input) => input.vector), inputs.map((input) => input.mask));
+    }
     for (let k = 0; k < pending.length; k++) {
       const bytes = await encodeJpeg(images[k], quality);
       const { identity, image } = pending[k];
+      const edited = edits[k];
       yield {
         identity,
         image,
@@ -105,6 +143,9 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
         path: samplePath(identity, image),
         bytes,
         sha256: await sha256Hex(bytes),
+        ...(edited
+          ? { edit: { status: edited.status, errors: edited.errors, identity: edited.identity, calls: edited.calls } }
+          : {}),
       };
     }
     pending = [];

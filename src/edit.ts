@@ -78,6 +78,8 @@ export interface EditOptions {
   seed?: number;
   /** Token mask to render with (e.g. a dataset image's); default drawn from `seed`. */
   mask?: TokenMask;
+  /** Search randomness; default the stream `(seed, edit)`. Datasets pass one stream per image. */
+  random?: Random;
   /** Starting pose input for generators with one (`render`'s `poses`); default frontal. */
   pose?: HeadPose;
   /** Candidates rendered per round; default 8. */
@@ -257,7 +259,7 @@ export async function edit(vector: Float32Array, targets: EditTargets, options: 
   const tolerance = { ...EDIT_TOLERANCES, ...options.tolerance };
   for (const [name, value] of Object.entries(tolerance)) checkOptionNumber(value, `tolerance of ${name}`, 0, 1e6);
   const mask = options.mask ?? drawMask(Random.from(seed, Stream.mask, 0), pack.layout);
-  const random = Random.from(seed, Stream.edit);
+  const random = options.random ?? Random.from(seed, Stream.edit);
   const needsPose = goals.some(([name]) => name === "yaw" || name === "pitch");
 
   // The search space. Newton axes: for each target one coordinate that moves it, the generator's pose

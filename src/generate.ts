@@ -21,7 +21,7 @@ import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { type BankInfo, decodeBank, encodeBank, sampledBankInfo, saveBank } from "./bank.ts";
 import type { Backend } from "./_backend.ts";
-import { checkCount, generateSamples, type Sample, samplePath } from "./dataset.ts";
+import { checkCount, type DatasetEdit, generateSamples, type Sample, samplePath } from "./dataset.ts";
 import { Vec2FaceError } from "./errors.ts";
 import {
   JOURNAL_NAME,
@@ -129,6 +129,8 @@ export interface GenerateOptions {
   threshold?: number;
   /** Identity vectors to use instead of sampling (at least `ids` of them). */
   bank?: Float32Array[];
+  /** Edit every image towards attribute targets (see `DatasetEdit`; up to `budget` renders per image). */
+  edit?: DatasetEdit;
   /** Replace a non-empty output folder. */
   overwrite?: boolean;
   /**
@@ -883,6 +885,7 @@ async function generateShare(
         start: first,
         end: last,
         batchSize: options.batchSize,
+        edit: options.edit,
         signal,
       });
       try {
@@ -1027,6 +1030,7 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
     pack: pack.sha256,
     backend: pack.backend,
     bank: options.bank ? await sha256Hex(encodeBank(options.bank.slice(0, ids))) : "sampled",
+    ...(options.edit ? { edit: JSON.stringify(options.edit) } : {}),
   };
   const unitSize = sharded ? shardSize : 1;
   const unitCount = Math.ceil(ids / unitSize);
@@ -1098,6 +1102,7 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
       perId,
       seed,
       batchSize: options.batchSize,
+      edit: options.edit,
       signal: options.signal,
     };
     for (let unit = 0; unit < unitCount;) {

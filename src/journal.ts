@@ -58,6 +58,8 @@ export interface RunSpec {
   backend: string;
   /** `"sampled"`, or the sha256 of the given bank's first `ids` vectors as `.npy`. */
   bank: string;
+  /** Attribute edit of every image (JSON of targets, budget, minIdentity); absent without one. */
+  edit?: string;
 }
 
 /**
@@ -137,6 +139,7 @@ const FLAGS: Record<Exclude<keyof RunSpec, "version">, string> = {
   pack: "--pack",
   backend: "--device",
   bank: "--bank",
+  edit: "edit targets",
 };
 
 function describe(key: keyof typeof FLAGS, value: unknown): string {
@@ -144,6 +147,7 @@ function describe(key: keyof typeof FLAGS, value: unknown): string {
   if (key === "backend") return `--device ${value}`;
   if (key === "shardSize" && value === null) return "no shards";
   if (key === "bank") return value === "sampled" ? "no --bank" : `--bank (sha256 ${String(value).slice(0, 12)})`;
+  if (key === "edit") return value === undefined ? "no edit targets" : `edit ${value}`;
   return `${FLAGS[key]} ${value}`;
 }
 
