@@ -719,9 +719,9 @@ async function checkComplete(out: string, spec: RunSpec): Promise<void> {
 
 /** A part journal of a shared run: complete (`.jsonl`) or still running (`.progress.jsonl`). */
 const PART_JOURNAL = /^part-(\d{5,})-of-(\d{5,})(\.progress)?\.jsonl$/;
-/** The files a folder shared by the workers of a sharded run may hold. */
+/** The files a folder shared by the workers of a sharded run may hold (`sources.json`: `cli.ts generate --from-images`). */
 const SHARED_FILE =
-  /^(identities\.(npy|json)(\.tmp[-\w]*)?|shard-\d{5,}\.(zip|tar)(\.tmp)?|part-\d{5,}-of-\d{5,}(\.progress)?\.jsonl(\.tmp)?|merge\.lock)$/;
+  /^(identities\.(npy|json)(\.tmp[-\w]*)?|shard-\d{5,}\.(zip|tar)(\.tmp)?|part-\d{5,}-of-\d{5,}(\.progress)?\.jsonl(\.tmp)?|merge\.lock|sources\.json)$/;
 /** Held (created exclusively) by the worker that merges the parts. */
 const MERGE_LOCK = "merge.lock";
 
