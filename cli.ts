@@ -539,7 +539,14 @@ async function commandEval(args: string[]): Promise<void> {
   }
   await using pack = await openPack(values.pack, device);
   say(`backend: ${pack.backend}; ${index.items.length} images (${index.layout}) in ${positionals[0]}`);
-  const bars = { dataset: progressBar("embedding"), real: progressBar("embedding real faces") };
+  // With a pose model, poses are estimated in the embedding pass: one bar follows the faces through both models.
+  const withPose = pack.manifest.files.pose !== undefined;
+  const bars = {
+    dataset: withPose ? () => {} : progressBar("embedding"),
+    pose: progressBar("embedding + pose"),
+    attributes: progressBar("attributes"),
+    real: progressBar("embedding real faces"),
+  };
   const thresholds = [...new Set([0.4, pack.manifest.separationThreshold])];
   const evaluation = await evaluateDataset(index, {
     pack,
@@ -560,6 +567,18 @@ async function commandEval(args: string[]): Promise<void> {
     `EER ${report.eer ? `${(100 * report.eer.rate).toFixed(2)} % at ${report.eer.threshold.toFixed(3)}` : "-"}`,
     ...report.uniqueIdentities.map((u) => `unique identities at ${u.threshold}: ${(100 * u.ratio).toFixed(2)} %`),
     `Frechet distance to real faces ${report.realism ? report.realism.frechetDistance.toFixed(4) : "-"}`,
+    report.spread
+      ? `yaw ${report.spread.yaw.mean.toFixed(1)} +- ${report.spread.yaw.std.toFixed(1)} deg, pitch ${
+        report.spread.pitch.mean.toFixed(1)
+      } +- ${report.spread.pitch.std.toFixed(1)} deg (pose ${report.spread.imagesPerSecond.toFixed(1)} faces/s)`
+      : "yaw/pitch - (no pose model)",
+    report.attributes
+      ? `age ${report.attributes.age.mean.toFixed(1)} +- ${report.attributes.age.std.toFixed(1)}, ${
+        (100 * report.attributes.gender.femaleShare).toFixed(1)
+      } % female, quality ${report.attributes.quality.mean.toFixed(3)} (5th pct ${
+        report.attributes.quality.p5.toFixed(3)
+      })`
+      : "age/gender/quality - (no attribute heads)",
   ];
   for (const line of lines) console.log(line);
   say(`wrote ${join(values.out, REPORT_FILES.markdown)} and ${REPORT_FILES.json} (${report.seconds.toFixed(1)} s)`);

@@ -459,6 +459,8 @@ Deno.test("cli eval: a 4 x 3 fixture dataset gives report.json, report.md and th
     assert.match(result.stdout, /^unique identities at 0\.4: \d+\.\d\d %$/m);
     assert.match(result.stdout, /^unique identities at 0\.476: \d+\.\d\d %$/m);
     assert.match(result.stdout, /^Frechet distance to real faces -$/m);
+    assert.match(result.stdout, /^yaw\/pitch - \(no pose model\)$/m);
+    assert.match(result.stdout, /^age\/gender\/quality - \(no attribute heads\)$/m);
     const json = JSON.parse(await Deno.readTextFile(join(report, "report.json")));
     assert.equal(json.dataset.layout, "webdataset");
     assert.equal(json.fidelity.count, 12);

@@ -143,6 +143,9 @@ export {
 } from "./src/read_dataset.ts";
 export {
   ABSENT_METRICS,
+  AGE_HISTOGRAM_RANGE,
+  type AttributesReport,
+  type DistributionReport,
   embedDataset,
   type EmbedDatasetOptions,
   type EmbeddedDataset,
@@ -153,5 +156,14 @@ export {
   type Evaluation,
   HISTOGRAM_RANGE,
   type PairReport,
+  POSE_HISTOGRAM_RANGE,
+  type SpreadReport,
 } from "./src/evaluate.ts";
-export { checkReportFolder, REPORT_COLORS, REPORT_FILES, reportMarkdown, writeReport } from "./src/report.ts";
+export {
+  checkReportFolder,
+  REPORT_COLORS,
+  REPORT_FILES,
+  type ReportImages,
+  reportMarkdown,
+  writeReport,
+} from "./src/report.ts";

@@ -53,19 +53,34 @@ try {
     real: values.real,
     onProgress: (p) => {
       const now = (performance.now() - started) / 1000;
-      if (p.stage === "dataset" && p.done === p.total) embedded = now;
+      // With a pose model the embedding pass ends at the last pose batch, after the last image is read.
+      if ((p.stage === "dataset" || p.stage === "pose") && p.done === p.total) embedded = Math.max(embedded, now);
       if (p.stage === "real" && p.done === p.total) realEmbedded = now;
     },
   });
   const total = (performance.now() - started) / 1000;
-  rows.push(["read + decode + embed", `${images}`, embedded.toFixed(1), (images / embedded).toFixed(1), ""]);
+  rows.push([
+    report.spread ? "read + decode + embed + pose" : "read + decode + embed",
+    `${images}`,
+    embedded.toFixed(1),
+    (images / embedded).toFixed(1),
+    "",
+  ]);
+  if (report.spread) {
+    const { seconds, imagesPerSecond } = report.spread;
+    rows.push(["of which pose", `${report.spread.yaw.count}`, seconds.toFixed(1), imagesPerSecond.toFixed(1), ""]);
+  }
+  if (report.attributes) {
+    const { seconds, age } = report.attributes;
+    rows.push(["attributes", `${age.count}`, seconds.toFixed(2), (age.count / seconds).toFixed(0), "age, gender"]);
+  }
   if (values.real) {
     rows.push(["real faces", `${report.realism?.real.images ?? 0}`, (realEmbedded - embedded).toFixed(1), "", ""]);
   }
   rows.push([
     "metrics",
     `${report.genuine?.count ?? 0} + ${report.impostor?.count ?? 0} pairs`,
-    (total - Math.max(embedded, realEmbedded)).toFixed(1),
+    (total - Math.max(embedded, realEmbedded) - (report.attributes?.seconds ?? 0)).toFixed(1),
     "",
     "genuine + impostor pairs, EER, unique ids, FD",
   ]);

@@ -2,15 +2,20 @@
  * The dataset quality report's numbers: embeds every image of a dataset with
  * a pack's identity model (aligned 112x112 images directly, other photos
  * after `alignFaces`) and measures identity fidelity, genuine and impostor
- * similarity, the EER between them, Vec2Face's unique-identity ratio and,
- * with real faces, the Frechet distance. `report.ts` writes it out.
+ * similarity, the EER between them, Vec2Face's unique-identity ratio, the
+ * spread of head pose (with the pack's `pose` model), of age, gender and
+ * quality (with its `attributes` heads) and, with real faces, the Frechet
+ * distance. `report.ts` writes it out.
  *
  * @module
  */
 import { decodeBank } from "./bank.ts";
+import { Vec2FaceError } from "./errors.ts";
 import { alignFaces } from "./estimators/align_faces.ts";
 import { ALIGNED_SIZE } from "./estimators/align.ts";
+import { attributesOfFeatures, type FaceAttributes } from "./estimators/attributes.ts";
 import { embed } from "./estimators/embed.ts";
+import { estimatePose, type Pose } from "./estimators/pose.ts";
 import { decodeImage, type RgbImage } from "./image/codec.ts";
 import {
   type EqualErrorRate,
@@ -45,23 +50,50 @@ import { cosineSimilarity } from "./vectors.ts";
 export const HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: -0.5, max: 1, bins: 75 };
 
 /**
- * Metrics the report cannot give yet, and why: yaw/pitch spread, age and
- * gender need estimators that `src/estimators` does not have.
+ * Degree range and bins of the yaw and pitch histograms (5 degrees wide);
+ * angles outside it count in the edge bins.
+ *
+ * @example
+ * ```ts
+ * import { POSE_HISTOGRAM_RANGE } from "./evaluate.ts";
+ * console.assert(POSE_HISTOGRAM_RANGE.max - POSE_HISTOGRAM_RANGE.min === 5 * POSE_HISTOGRAM_RANGE.bins);
+ * ```
+ */
+export const POSE_HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: -90, max: 90, bins: 36 };
+
+/**
+ * Year range and bins of the age histogram (5 years wide); ages outside it
+ * count in the edge bins.
+ *
+ * @example
+ * ```ts
+ * import { AGE_HISTOGRAM_RANGE } from "./evaluate.ts";
+ * console.assert(AGE_HISTOGRAM_RANGE.min === 0 && AGE_HISTOGRAM_RANGE.bins === 20);
+ * ```
+ */
+export const AGE_HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: 0, max: 100, bins: 20 };
+
+/**
+ * Metrics that need a model the pack may lack, and why they are absent then:
+ * yaw/pitch spread needs the `pose` model, age, gender and quality the
+ * `attributes` heads (a pack that has them gives them).
  *
  * @example
  * ```ts
  * import { ABSENT_METRICS } from "./evaluate.ts";
- * console.assert("spread" in ABSENT_METRICS);
+ * console.assert("spread" in ABSENT_METRICS && "age" in ABSENT_METRICS);
  * ```
  */
-export const ABSENT_METRICS: Readonly<Record<string, string>> = {
-  spread: "yaw/pitch std and histograms need a pose estimator; src/estimators has none yet",
-  age: "age histogram needs an age estimator; src/estimators has none yet",
-  gender: "gender balance needs a gender estimator; src/estimators has none yet",
+export const ABSENT_METRICS: Readonly<Record<"spread" | "age" | "gender" | "quality", string>> = {
+  spread: "yaw/pitch std and histograms need a pose model: the pack declares none (files.pose)",
+  age: "age histogram needs the attribute heads: the pack declares none (files.attributes)",
+  gender: "gender balance needs the attribute heads: the pack declares none (files.attributes)",
+  quality: "quality needs the attribute heads: the pack declares none (files.attributes)",
 };
 
 /**
- * Progress of {@linkcode evaluateDataset}: images read and embedded.
+ * Progress of {@linkcode evaluateDataset}: images read and embedded, faces
+ * whose pose or attributes are read.
  *
  * @example
  * ```ts
@@ -71,8 +103,15 @@ export const ABSENT_METRICS: Readonly<Record<string, string>> = {
  * ```
  */
 export interface EvaluateProgress {
-  /** `dataset` (the evaluated dataset) or `real` (the real faces of `--real`). */
-  stage: "dataset" | "real";
+  /**
+   * `dataset`: images of the evaluated dataset read (and handed to the
+   * identity model); `pose`: of them, faces whose pose is estimated, in the
+   * same pass (`total` is the images listed less those found unreadable or
+   * faceless so far, exact at the end); `attributes`: faces whose age, gender
+   * and quality are read from their features, after that pass; `real`: the
+   * real faces of `--real`, last.
+   */
+  stage: "dataset" | "pose" | "attributes" | "real";
   /** Images done. */
   done: number;
   /** Images in all. */
@@ -98,10 +137,17 @@ export interface EmbedDatasetOptions {
   batchSize?: number;
   /** Keeps the aligned face of the items it returns true for (the contact sheet). */
   keep?: (item: DatasetItem) => boolean;
+  /** Also estimates the head pose of every embedded face with the pack's `pose` model, batch by batch. */
+  pose?: boolean;
   /** Cancels between images. */
   signal?: AbortSignal;
   /** Called as images are done. */
   onProgress?: (done: number, total: number) => void;
+  /**
+   * With `pose`, called as poses are done: faces done, and faces to do as far
+   * as known (images listed less those found unreadable or faceless so far).
+   */
+  onPoseProgress?: (done: number, total: number) => void;
 }
 
 /**
@@ -110,7 +156,9 @@ export interface EmbedDatasetOptions {
  * @example
  * ```ts
  * import type { EmbeddedDataset } from "./evaluate.ts";
- * const none: EmbeddedDataset = { features: [], items: [], aligned: 0, noFace: [], unreadable: [], kept: [] };
+ * const none: EmbeddedDataset = {
+ *   features: [], items: [], poses: [], poseSeconds: 0, aligned: 0, noFace: [], unreadable: [], kept: [],
+ * };
  * console.assert(none.features.length === none.items.length);
  * ```
  */
@@ -119,6 +167,10 @@ export interface EmbeddedDataset {
   features: Float32Array[];
   /** The items of `features`, in the same order. */
   items: DatasetItem[];
+  /** With the `pose` option, the head pose of each embedded face, in the same order; else empty. */
+  poses: Pose[];
+  /** Seconds spent estimating poses. */
+  poseSeconds: number;
   /** Of them, the images that were not 112x112 and went through face alignment. */
   aligned: number;
   /** Images in which no face was found. */
@@ -133,7 +185,9 @@ export interface EmbeddedDataset {
  * Embeds every image of a dataset: 112x112 images are taken as aligned
  * faces, anything else goes through `alignFaces` (the best face; none found
  * is listed in `noFace`). Unreadable images are listed, not fatal. The
- * identity model runs in batches while the next batch is read and decoded.
+ * identity model (then, with `pose`, the pose model on the same faces) runs
+ * in batches while the next batch is read and decoded, so that no image is
+ * read, decoded or aligned twice.
  *
  * @example
  * ```ts
@@ -156,7 +210,16 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`Cannot embed faces in batches of ${batchSize}: current value is not a positive integer`);
   }
-  const result: EmbeddedDataset = { features: [], items: [], aligned: 0, noFace: [], unreadable: [], kept: [] };
+  const result: EmbeddedDataset = {
+    features: [],
+    items: [],
+    poses: [],
+    poseSeconds: 0,
+    aligned: 0,
+    noFace: [],
+    unreadable: [],
+    kept: [],
+  };
   const total = index.items.length;
   let done = 0;
   let batch: { item: DatasetItem; face: RgbImage }[] = [];
@@ -168,9 +231,19 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
     const faces = batch;
     batch = [];
     running = (async () => {
-      const features = await embed(faces.map((face) => face.face), { pack, batchSize, signal });
+      const images = faces.map((face) => face.face);
+      const features = await embed(images, { pack, batchSize, signal });
+      if (options.pose) {
+        const started = performance.now();
+        const poses = await estimatePose(images, { pack, signal });
+        result.poseSeconds += (performance.now() - started) / 1000;
+        result.poses.push(...poses);
+      }
       result.features.push(...features);
       result.items.push(...faces.map((face) => face.item));
+      if (options.pose) {
+        options.onPoseProgress?.(result.poses.length, total - result.noFace.length - result.unreadable.length);
+      }
     })();
     // A failure surfaces at the next await of `running`, not as an unhandled rejection.
     running.catch(() => {});
@@ -265,6 +338,73 @@ export interface PairReport extends Summary {
 }
 
 /**
+ * A measure over the evaluated faces: its summary and its distribution.
+ *
+ * @example
+ * ```ts
+ * import type { DistributionReport } from "./evaluate.ts";
+ * import { histogram, summarize } from "./metrics.ts";
+ * const yaw: DistributionReport = { ...summarize([-10, 5]), histogram: histogram([-10, 5], { min: -90, max: 90, bins: 36 }) };
+ * console.assert(yaw.histogram.counts.reduce((a, b) => a + b) === yaw.count);
+ * ```
+ */
+export interface DistributionReport extends Summary {
+  /** Counts per bin (values outside the range count in the edge bins). */
+  histogram: Histogram;
+}
+
+/**
+ * Head-pose spread of the evaluated faces (the pack's `pose` model), and what
+ * estimating it cost.
+ *
+ * @example
+ * ```ts
+ * import type { SpreadReport } from "./evaluate.ts";
+ * const wide = (spread: SpreadReport) => spread.yaw.std > 15;
+ * console.assert(typeof wide === "function");
+ * ```
+ */
+export interface SpreadReport {
+  /** Yaw in degrees (positive turns the face to the image's left), over {@linkcode POSE_HISTOGRAM_RANGE}. */
+  yaw: DistributionReport;
+  /** Pitch in degrees (positive looks up), over {@linkcode POSE_HISTOGRAM_RANGE}. */
+  pitch: DistributionReport;
+  /** Seconds spent in pose estimation (crops and model runs). */
+  seconds: number;
+  /** Faces whose pose was estimated per second of that time. */
+  imagesPerSecond: number;
+}
+
+/**
+ * Age, gender and quality of the evaluated faces, read by the pack's
+ * attribute heads from the identity features the other metrics use.
+ *
+ * @example
+ * ```ts
+ * import type { AttributesReport } from "./evaluate.ts";
+ * const balanced = (attributes: AttributesReport) => Math.abs(attributes.gender.femaleShare - 0.5) < 0.1;
+ * console.assert(typeof balanced === "function");
+ * ```
+ */
+export interface AttributesReport {
+  /** Apparent age in years, over {@linkcode AGE_HISTOGRAM_RANGE}. */
+  age: DistributionReport;
+  /** Gender balance. */
+  gender: {
+    /** Faces read. */
+    count: number;
+    /** Share of faces with a female probability of at least 0.5. */
+    femaleShare: number;
+    /** Mean female probability. */
+    meanFemaleProbability: number;
+  };
+  /** Feature norm over the mean norm of real faces: about 1 for a clear photo, lower when degraded. */
+  quality: Summary;
+  /** Seconds spent in the heads. */
+  seconds: number;
+}
+
+/**
  * The quality report of a dataset (`report.json`).
  *
  * @example
@@ -314,8 +454,10 @@ export interface EvalReport {
   eer: EqualErrorRate | null;
   /** Vec2Face's unique-identity ratio at each threshold. */
   uniqueIdentities: UniqueIdentities[];
-  /** Yaw/pitch spread: null until a pose estimator exists (see `absent`). */
-  spread: null;
+  /** Yaw/pitch spread, when the pack has a pose model (else see `absent.spread`). */
+  spread: SpreadReport | null;
+  /** Age, gender balance and quality, when the pack has the attribute heads (else see `absent`). */
+  attributes: AttributesReport | null;
   /** Frechet distance to real faces (unit-length identity features), with `real`. */
   realism: {
     frechetDistance: number;
@@ -354,6 +496,43 @@ function checkCountOption(value: number | undefined, fallback: number, what: str
   return count;
 }
 
+function distribution(
+  values: readonly number[],
+  range: { min: number; max: number; bins: number },
+): DistributionReport {
+  return { ...summarize(values), histogram: histogram(values, range) };
+}
+
+/** Age, gender and quality of features, in chunks so that progress is told and a signal is heard. */
+async function attributesReport(
+  features: readonly Float32Array[],
+  options: EvaluateOptions,
+): Promise<AttributesReport> {
+  const started = performance.now();
+  const chunk = 1024;
+  const values: FaceAttributes[] = [];
+  for (let start = 0; start < features.length; start += chunk) {
+    if (options.signal?.aborted) {
+      throw new Vec2FaceError("aborted", "Cannot finish reading attributes: the signal was aborted", {
+        cause: options.signal.reason,
+      });
+    }
+    values.push(...await attributesOfFeatures(features.slice(start, start + chunk), { pack: options.pack }));
+    options.onProgress?.({ stage: "attributes", done: values.length, total: features.length });
+  }
+  const female = values.map((value) => value.female);
+  return {
+    age: distribution(values.map((value) => value.age), AGE_HISTOGRAM_RANGE),
+    gender: {
+      count: female.length,
+      femaleShare: female.filter((p) => p >= 0.5).length / female.length,
+      meanFemaleProbability: summarize(female).mean,
+    },
+    quality: summarize(values.map((value) => value.quality)),
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
 /** Features of `--real`: a features `.npy` as is, else everything embedded from a dataset or folder. */
 async function realFeatures(
   path: string,
@@ -383,10 +562,14 @@ async function realFeatures(
  * images with the pack's identity model, then measures identity fidelity
  * (with the bank), genuine and impostor cosines (all pairs, or `pairs`
  * sampled with `seed`), the EER between them, the unique-identity ratio of
- * the identity centres (mean unit features) at each threshold and, with
+ * the identity centres (mean unit features) at each threshold, with the
+ * pack's `pose` model the yaw and pitch of every embedded face (estimated in
+ * the embedding pass, on the same aligned faces), with its `attributes` heads
+ * age, gender and quality (read from the same identity features) and, with
  * `real`, the Frechet distance between the unit-length features of the
- * dataset and of the real faces. Reads `real` before the dataset, so that a
- * bad path fails before the long part.
+ * dataset and of the real faces. What the pack cannot measure is listed in
+ * `absent`. Reads `real` before the dataset, so that a bad path fails before
+ * the long part.
  *
  * @example Four identities x three images from the fixture pack
  * ```ts
@@ -433,12 +616,20 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
     sheetRows.set(item.identity, taken + 1);
     return true;
   };
+  const hasPose = pack.manifest.files.pose !== undefined;
+  const hasAttributes = pack.manifest.files.attributes !== undefined;
+  // Loaded (pulled on first use) before the long part: a model that cannot load fails now, and the
+  // stages' seconds are the work alone.
+  if (hasPose) await pack.session("pose");
+  if (hasAttributes) await pack.session("attributes");
   const embedded = await embedDataset(index, {
     pack,
     batchSize: options.batchSize,
     keep,
+    pose: hasPose,
     signal: options.signal,
     onProgress: (done, total) => options.onProgress?.({ stage: "dataset", done, total }),
+    onPoseProgress: (done, total) => options.onProgress?.({ stage: "pose", done, total }),
   });
   const { features, items } = embedded;
   if (features.length === 0) {
@@ -459,7 +650,27 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
       bankPackSha256: index.bankInfo?.packSha256 ?? null,
     };
   }
-  const absent: Record<string, string> = { ...ABSENT_METRICS };
+  const absent: Record<string, string> = {};
+  let spread: SpreadReport | null = null;
+  if (hasPose) {
+    const { poses, poseSeconds } = embedded;
+    spread = {
+      yaw: distribution(poses.map((pose) => pose.yaw), POSE_HISTOGRAM_RANGE),
+      pitch: distribution(poses.map((pose) => pose.pitch), POSE_HISTOGRAM_RANGE),
+      seconds: poseSeconds,
+      imagesPerSecond: poses.length / Math.max(poseSeconds, 1e-9),
+    };
+  } else {
+    absent.spread = ABSENT_METRICS.spread;
+  }
+  let attributes: AttributesReport | null = null;
+  if (hasAttributes) {
+    attributes = await attributesReport(features, options);
+  } else {
+    absent.age = ABSENT_METRICS.age;
+    absent.gender = ABSENT_METRICS.gender;
+    absent.quality = ABSENT_METRICS.quality;
+  }
   if (!fidelity) {
     absent.fidelity = bank
       ? `the bank's vectors (${bank[0]?.length}-d, ${bank.length}) do not match the features (${
@@ -549,7 +760,8 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
     impostor,
     eer,
     uniqueIdentities: unique,
-    spread: null,
+    spread,
+    attributes,
     realism,
     absent,
     seconds,

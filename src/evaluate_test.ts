@@ -2,13 +2,22 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { encodeBank } from "./bank.ts";
+import { attributesOfFeatures } from "./estimators/attributes.ts";
 import { embed } from "./estimators/embed.ts";
-import { ABSENT_METRICS, embedDataset, evaluateDataset } from "./evaluate.ts";
+import { estimatePose } from "./estimators/pose.ts";
+import {
+  ABSENT_METRICS,
+  AGE_HISTOGRAM_RANGE,
+  embedDataset,
+  evaluateDataset,
+  POSE_HISTOGRAM_RANGE,
+} from "./evaluate.ts";
 import { generateDataset } from "./generate.ts";
 import { decodeImage, encodePng } from "./image/codec.ts";
 import { equalErrorRate, genuineScores, impostorScores, summarize } from "./metrics.ts";
-import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+import { DEFAULT_PACK, FIXTURE_PACK, loadPack } from "./model_pack.ts";
 import { openDataset, readDataset } from "./read_dataset.ts";
+import { REPORT_FILES, writeReport } from "./report.ts";
 import { cosineSimilarity } from "./vectors.ts";
 
 const close = (actual: number, expected: number, tolerance: number, what = "") =>
@@ -51,12 +60,19 @@ Deno.test("evaluateDataset on 4 identities x 3 images of the fixture pack", asyn
       assert.equal(report.genuine!.count, 12);
       assert.equal(report.genuine!.exhaustive, true);
       assert.equal(report.impostor!.count, 66 - 12);
-      assert.equal(report.spread, null);
       assert.equal(report.realism, null);
-      assert.equal(report.absent.spread, ABSENT_METRICS.spread);
       assert.match(report.absent.realism, /--real/);
       assert.equal(report.absent.fidelity, undefined);
+      // The fixture pack has no pose model and no attribute heads: those metrics are absent, and say why.
+      assert.equal(report.spread, null);
+      assert.equal(report.attributes, null);
+      assert.equal(report.absent.spread, ABSENT_METRICS.spread);
+      assert.match(report.absent.spread, /pose model/);
+      for (const metric of ["age", "gender", "quality"] as const) {
+        assert.equal(report.absent[metric], ABSENT_METRICS[metric]);
+      }
       assert.equal(progress.at(-1), "dataset 12/12");
+      assert.ok(!progress.some((line) => /^(pose|attributes)/.test(line)), progress.join());
       assert.equal(report.genuine!.histogram.counts.reduce((a, b) => a + b), 12);
     });
 
@@ -176,6 +192,80 @@ Deno.test("evaluateDataset refuses bad options and empty results before or inste
       evaluateDataset(root, { pack }),
       /no embeddable image \(1 listed, 0 without a face, 1 unreadable\)/,
     );
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("evaluateDataset with the default pack: yaw/pitch spread, age, gender and quality of every face", async () => {
+  await using pack = await loadPack(DEFAULT_PACK, { device: "auto" });
+  assert.ok(pack.manifest.files.pose && pack.manifest.files.attributes, "the default pack has pose and attributes");
+  const root = await Deno.makeTempDir();
+  const data = join(root, "data"), out = join(root, "report");
+  try {
+    await generateDataset({ pack, out: data, ids: 4, perId: 6, seed: 3 });
+    const progress: string[] = [];
+    const evaluation = await evaluateDataset(data, {
+      pack,
+      batchSize: 8,
+      onProgress: (p) => progress.push(`${p.stage} ${p.done}/${p.total}`),
+    });
+    const { report } = evaluation;
+    const images = 24;
+    assert.equal(report.dataset.embedded, images);
+    const spread = report.spread!, attributes = report.attributes!;
+    for (const name of ["spread", "age", "gender", "quality"]) assert.equal(report.absent[name], undefined, name);
+
+    // Every number is finite; every histogram counts every face once.
+    for (const [name, value] of [["yaw", spread.yaw], ["pitch", spread.pitch], ["age", attributes.age]] as const) {
+      assert.equal(value.count, images, name);
+      for (const key of ["mean", "std", "min", "p5", "median", "max"] as const) {
+        assert.ok(Number.isFinite(value[key]), `${name}.${key} ${value[key]}`);
+      }
+      assert.ok(value.std >= 0 && value.min <= value.mean && value.mean <= value.max, name);
+      assert.equal(value.histogram.counts.reduce((a, b) => a + b), images, `${name} histogram`);
+    }
+    assert.deepEqual([spread.yaw.histogram.min, spread.yaw.histogram.max], [POSE_HISTOGRAM_RANGE.min, 90]);
+    assert.equal(spread.pitch.histogram.counts.length, POSE_HISTOGRAM_RANGE.bins);
+    assert.equal(attributes.age.histogram.counts.length, AGE_HISTOGRAM_RANGE.bins);
+    assert.ok(spread.seconds > 0 && Number.isFinite(spread.imagesPerSecond) && spread.imagesPerSecond > 0);
+    assert.ok(attributes.seconds >= 0);
+    assert.equal(attributes.gender.count, images);
+    assert.ok(attributes.gender.femaleShare >= 0 && attributes.gender.femaleShare <= 1);
+    assert.ok(attributes.gender.meanFemaleProbability >= 0 && attributes.gender.meanFemaleProbability <= 1);
+    assert.equal(attributes.quality.count, images);
+    assert.ok(Number.isFinite(attributes.quality.mean) && attributes.quality.p5 > 0, `${attributes.quality.p5}`);
+    assert.ok(attributes.quality.p5 <= attributes.quality.mean);
+
+    // The progress covers the pose pass (in the embedding pass) and the attribute heads after it.
+    assert.ok(progress.includes(`dataset ${images}/${images}`), progress.join());
+    assert.equal(progress.filter((line) => line.startsWith("pose")).at(-1), `pose ${images}/${images}`);
+    assert.equal(progress.filter((line) => line.startsWith("attributes")).at(-1), `attributes ${images}/${images}`);
+
+    // The same numbers as the estimators on the decoded images and on their features.
+    const index = await openDataset(data);
+    const faces = await Promise.all(
+      (await Array.fromAsync(readDataset(index))).map(({ bytes }) => decodeImage(bytes!)),
+    );
+    const poses = await estimatePose(faces, { pack });
+    close(spread.yaw.mean, summarize(poses.map((pose) => pose.yaw)).mean, 1e-3, "yaw mean");
+    close(spread.pitch.std, summarize(poses.map((pose) => pose.pitch)).std, 1e-3, "pitch std");
+    const read = await attributesOfFeatures(await embed(faces, { pack }), { pack });
+    close(attributes.age.mean, summarize(read.map((value) => value.age)).mean, 1e-3, "age mean");
+    close(attributes.quality.p5, summarize(read.map((value) => value.quality)).p5, 1e-4, "quality p5");
+    const female = read.filter((value) => value.female >= 0.5).length / images;
+    close(attributes.gender.femaleShare, female, 1e-9, "female share");
+
+    // The report has the table section and both plots.
+    const written = (await writeReport(out, evaluation)).map((path) => path.slice(out.length + 1));
+    assert.ok(written.includes(REPORT_FILES.pose) && written.includes(REPORT_FILES.age), written.join());
+    const markdown = await Deno.readTextFile(join(out, REPORT_FILES.markdown));
+    for (const text of ["## Spread and attributes", "| yaw |", "| pitch |", "| age |", "| gender balance |"]) {
+      assert.ok(markdown.includes(text), `missing: ${text}`);
+    }
+    assert.ok(!markdown.includes("- spread:") && !markdown.includes("- age:"), markdown);
+    const plot = await decodeImage(await Deno.readFile(join(out, REPORT_FILES.pose)));
+    assert.deepEqual([plot.width, plot.height], [480, 240]);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

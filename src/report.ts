@@ -2,8 +2,10 @@
  * Writes a dataset quality report (see `evaluate.ts`) to a folder:
  * `report.json` (every number), `report.md` (a table and the plots),
  * `similarity.png` (genuine and impostor cosines), `fidelity.png` (cosine to
- * the identity vectors, when the bank is present) and `contact_sheet.png`
- * (identities x images). Other files in the folder are left alone.
+ * the identity vectors, when the bank is present), `pose.png` (yaw and
+ * pitch, when the pack has a pose model), `age.png` (when it has the
+ * attribute heads) and `contact_sheet.png` (identities x images). Other
+ * files in the folder are left alone.
  *
  * @module
  */
@@ -21,11 +23,16 @@ import { type Color, histogramPlot, imageGrid } from "./image/plot.ts";
  * console.assert(REPORT_COLORS.genuine[1] > REPORT_COLORS.genuine[0]); // green
  * ```
  */
-export const REPORT_COLORS: Readonly<Record<"genuine" | "impostor" | "fidelity" | "threshold", Color>> = {
+export const REPORT_COLORS: Readonly<
+  Record<"genuine" | "impostor" | "fidelity" | "threshold" | "yaw" | "pitch" | "age", Color>
+> = {
   genuine: [46, 160, 67],
   impostor: [214, 39, 40],
   fidelity: [31, 119, 180],
   threshold: [60, 60, 60],
+  yaw: [31, 119, 180],
+  pitch: [255, 127, 14],
+  age: [148, 103, 189],
 };
 
 /**
@@ -42,8 +49,34 @@ export const REPORT_FILES = {
   markdown: "report.md",
   similarity: "similarity.png",
   fidelity: "fidelity.png",
+  pose: "pose.png",
+  age: "age.png",
   sheet: "contact_sheet.png",
 } as const;
+
+/**
+ * The PNGs a report's Markdown links to, by what they show (each only when it
+ * was written).
+ *
+ * @example
+ * ```ts
+ * import { REPORT_FILES, type ReportImages } from "./report.ts";
+ * const images: ReportImages = { similarity: REPORT_FILES.similarity, pose: REPORT_FILES.pose };
+ * console.assert(images.age === undefined);
+ * ```
+ */
+export interface ReportImages {
+  /** Genuine and impostor cosines. */
+  similarity?: string;
+  /** Cosine to the identity vectors. */
+  fidelity?: string;
+  /** Yaw and pitch. */
+  pose?: string;
+  /** Age. */
+  age?: string;
+  /** Contact sheet. */
+  sheet?: string;
+}
 
 const fixed = (value: number, digits = 3) => value.toFixed(digits);
 const percent = (value: number) => `${(100 * value).toFixed(2)} %`;
@@ -51,8 +84,9 @@ const count = (value: number) => value.toLocaleString("en-US");
 
 /**
  * The report as Markdown: what was evaluated, a table of the metrics with
- * how each was measured, the plots that exist (`images` names them) and the
- * metrics that are absent, with the reason.
+ * how each was measured, a table of the pose spread and the attributes (when
+ * measured), the plots that exist (`images` names them) and the metrics that
+ * are absent, with the reason.
  *
  * @example
  * ```ts
@@ -71,17 +105,14 @@ const count = (value: number) => value.toLocaleString("en-US");
  *   impostor: { ...summary, mean: 0.01, available: 4, exhaustive: true, histogram },
  *   eer: { rate: 0.25, threshold: 0.3 },
  *   uniqueIdentities: [{ threshold: 0.4, unique: 2, total: 2, ratio: 1 }],
- *   spread: null, realism: null, absent: { fidelity: "no bank" }, seconds: 1, imagesPerSecond: 4,
+ *   spread: null, attributes: null, realism: null, absent: { fidelity: "no bank" }, seconds: 1, imagesPerSecond: 4,
  * };
  * const markdown = reportMarkdown(report, { similarity: "similarity.png" });
  * console.assert(markdown.includes("| EER | 25.00 %") && markdown.includes("![genuine and impostor"));
  * ```
  */
-export function reportMarkdown(
-  report: EvalReport,
-  images: { similarity?: string; fidelity?: string; sheet?: string } = {},
-): string {
-  const { dataset, model, genuine, impostor, eer, fidelity, realism } = report;
+export function reportMarkdown(report: EvalReport, images: ReportImages = {}): string {
+  const { dataset, model, genuine, impostor, eer, fidelity, realism, spread, attributes } = report;
   const lines: string[] = [];
   lines.push(`# Dataset quality report: ${dataset.path}`, "");
   lines.push(
@@ -138,6 +169,33 @@ export function reportMarkdown(
     );
   }
   lines.push("");
+  if (spread || attributes) {
+    lines.push("## Spread and attributes", "", "| measure | value | how |", "| --- | --- | --- |");
+    if (spread) {
+      const how = `the pack's pose model (fr_pose) on each aligned face, calibrated to the photo's pose; ${
+        count(spread.yaw.count)
+      } faces, ${fixed(spread.seconds, 1)} s (${fixed(spread.imagesPerSecond, 1)} faces/s)`;
+      for (const [name, angle] of [["yaw", spread.yaw], ["pitch", spread.pitch]] as const) {
+        lines.push(
+          `| ${name} | ${fixed(angle.mean, 1)} +- ${fixed(angle.std, 1)} deg (5th pct ${fixed(angle.p5, 1)}, ` +
+            `range ${fixed(angle.min, 1)}..${fixed(angle.max, 1)}) | ${name === "yaw" ? how : "as yaw, same pass"} |`,
+        );
+      }
+    }
+    if (attributes) {
+      const { age, gender, quality } = attributes;
+      lines.push(
+        `| age | ${fixed(age.mean, 1)} +- ${fixed(age.std, 1)} years (5th pct ${fixed(age.p5, 1)}, ` +
+          `median ${fixed(age.median, 1)}) | the pack's age head on the identity features, ${count(age.count)} faces |`,
+        `| gender balance | ${percent(gender.femaleShare)} female (mean P(female) ${
+          fixed(gender.meanFemaleProbability)
+        }) | the pack's gender head on the identity features; female when P(female) >= 0.5 |`,
+        `| quality | ${fixed(quality.mean)} (5th pct ${fixed(quality.p5)}) | identity feature norm over the mean ` +
+          `norm of real faces (about 1 for a clear photo, lower when degraded) |`,
+      );
+    }
+    lines.push("");
+  }
   if (images.similarity) {
     lines.push(
       `![genuine and impostor cosines](${images.similarity})`,
@@ -149,6 +207,17 @@ export function reportMarkdown(
   }
   if (images.fidelity) {
     lines.push(`![identity fidelity](${images.fidelity})`, "", "Cosine of each image to its identity vector.", "");
+  }
+  if (images.pose) {
+    lines.push(
+      `![yaw and pitch](${images.pose})`,
+      "",
+      "Yaw (blue) and pitch (orange) in degrees, each as shares of the faces (outside the axis: in the edge bins).",
+      "",
+    );
+  }
+  if (images.age) {
+    lines.push(`![age](${images.age})`, "", "Apparent age in years, as shares of the faces.", "");
   }
   if (images.sheet) {
     lines.push(`![contact sheet](${images.sheet})`, "", "Contact sheet: one identity per row.", "");
@@ -224,7 +293,7 @@ export async function writeReport(out: string, evaluation: Evaluation): Promise<
   await Deno.mkdir(out, { recursive: true });
   const { report, sheet } = evaluation;
   const written: string[] = [];
-  const images: { similarity?: string; fidelity?: string; sheet?: string } = {};
+  const images: ReportImages = {};
   const write = async (name: string, bytes: Uint8Array) => {
     await writeAtomic(join(out, name), bytes);
     written.push(join(out, name));
@@ -247,6 +316,24 @@ export async function writeReport(out: string, evaluation: Evaluation): Promise<
     const plot = histogramPlot([{ counts: histogram.counts, color: REPORT_COLORS.fidelity }], histogram);
     await write(REPORT_FILES.fidelity, encodePng(plot));
     images.fidelity = REPORT_FILES.fidelity;
+  }
+  if (report.spread) {
+    const { yaw, pitch } = report.spread;
+    const plot = histogramPlot(
+      [{ counts: yaw.histogram.counts, color: REPORT_COLORS.yaw }, {
+        counts: pitch.histogram.counts,
+        color: REPORT_COLORS.pitch,
+      }],
+      yaw.histogram,
+    );
+    await write(REPORT_FILES.pose, encodePng(plot));
+    images.pose = REPORT_FILES.pose;
+  }
+  if (report.attributes) {
+    const { histogram } = report.attributes.age;
+    const plot = histogramPlot([{ counts: histogram.counts, color: REPORT_COLORS.age }], histogram);
+    await write(REPORT_FILES.age, encodePng(plot));
+    images.age = REPORT_FILES.age;
   }
   if (sheet.length > 0) {
     await write(REPORT_FILES.sheet, encodePng(imageGrid(sheet)));

@@ -36,12 +36,49 @@ function sampleReport(): EvalReport {
     },
     eer: { rate: 0.0088, threshold: 0.2123 },
     uniqueIdentities: [{ threshold: 0.4, unique: 9, total: 10, ratio: 0.9 }],
-    spread: null,
+    spread: {
+      yaw: {
+        ...summary,
+        count: 198,
+        mean: -1.23,
+        std: 14.56,
+        p5: -25.04,
+        min: -40,
+        max: 38.5,
+        histogram: { min: -90, max: 90, counts: Array.from({ length: 36 }, (_, k) => (k === 17 ? 198 : 0)) },
+      },
+      pitch: {
+        ...summary,
+        count: 198,
+        mean: 2.5,
+        std: 6.25,
+        p5: -8,
+        min: -12,
+        max: 15,
+        histogram: { min: -90, max: 90, counts: Array.from({ length: 36 }, (_, k) => (k === 18 ? 198 : 0)) },
+      },
+      seconds: 9.9,
+      imagesPerSecond: 20,
+    },
+    attributes: {
+      age: {
+        ...summary,
+        count: 198,
+        mean: 31.27,
+        std: 9.81,
+        p5: 18.04,
+        median: 29.5,
+        histogram: { min: 0, max: 100, counts: Array.from({ length: 20 }, (_, k) => (k === 6 ? 198 : 0)) },
+      },
+      gender: { count: 198, femaleShare: 0.4545, meanFemaleProbability: 0.4712 },
+      quality: { ...summary, count: 198, mean: 0.9123, p5: 0.7011 },
+      seconds: 0.05,
+    },
     realism: {
       frechetDistance: 0.12345,
       real: { path: "lfw", images: 500, embedded: 490, noFace: 10, unreadable: 0 },
     },
-    absent: { spread: "no pose estimator" },
+    absent: { realism: "no real faces given" },
     seconds: 12.5,
     imagesPerSecond: 16,
   };
@@ -51,6 +88,8 @@ Deno.test("reportMarkdown: the table says what was measured and how", () => {
   const markdown = reportMarkdown(sampleReport(), {
     similarity: "similarity.png",
     fidelity: "fidelity.png",
+    pose: "pose.png",
+    age: "age.png",
     sheet: "contact_sheet.png",
   });
   for (
@@ -65,15 +104,36 @@ Deno.test("reportMarkdown: the table says what was measured and how", () => {
       "| Frechet distance to real faces | 0.1235 | unit-length identity features, 198 vs 490 real (lfw) |",
       "![genuine and impostor cosines](similarity.png)",
       "![contact sheet](contact_sheet.png)",
-      "- spread: no pose estimator",
+      "## Spread and attributes",
+      "| yaw | -1.2 +- 14.6 deg (5th pct -25.0, range -40.0..38.5) | the pack's pose model (fr_pose) on each aligned " +
+      "face, calibrated to the photo's pose; 198 faces, 9.9 s (20.0 faces/s) |",
+      "| pitch | 2.5 +- 6.3 deg (5th pct -8.0, range -12.0..15.0) | as yaw, same pass |",
+      "| age | 31.3 +- 9.8 years (5th pct 18.0, median 29.5) | the pack's age head on the identity features, 198 faces |",
+      "| gender balance | 45.45 % female (mean P(female) 0.471) |",
+      "| quality | 0.912 (5th pct 0.701) |",
+      "![yaw and pitch](pose.png)",
+      "![age](age.png)",
+      "- realism: no real faces given",
       "- shard-00000.tar#000001_000.jpg: sha256 differs from the manifest's",
     ]
   ) {
     assert.ok(markdown.includes(line), `missing: ${line}\n${markdown}`);
   }
   // Without images or optional metrics, their rows and links are left out.
-  const bare = reportMarkdown({ ...sampleReport(), fidelity: null, realism: null, eer: null, impostor: null });
+  const bare = reportMarkdown({
+    ...sampleReport(),
+    fidelity: null,
+    realism: null,
+    eer: null,
+    impostor: null,
+    spread: null,
+    attributes: null,
+  });
   assert.ok(!bare.includes("identity fidelity") && !bare.includes("Frechet") && !bare.includes("!["));
+  assert.ok(!bare.includes("Spread and attributes") && !bare.includes("| yaw |"));
+  // Pose without the attribute heads: the yaw and pitch rows only.
+  const poseOnly = reportMarkdown({ ...sampleReport(), attributes: null });
+  assert.ok(poseOnly.includes("| yaw |") && !poseOnly.includes("| age |") && !poseOnly.includes("| quality |"));
 });
 
 Deno.test("writeReport: PNGs, report.md and report.json; other files in the folder are kept", async () => {
@@ -86,6 +146,8 @@ Deno.test("writeReport: PNGs, report.md and report.json; other files in the fold
     assert.deepEqual(written.map((path) => path.slice(out.length + 1)), [
       REPORT_FILES.similarity,
       REPORT_FILES.fidelity,
+      REPORT_FILES.pose,
+      REPORT_FILES.age,
       REPORT_FILES.sheet,
       REPORT_FILES.markdown,
       REPORT_FILES.json,
@@ -95,6 +157,12 @@ Deno.test("writeReport: PNGs, report.md and report.json; other files in the fold
     assert.deepEqual([sheet.width, sheet.height], [3 * 112 + 4 * 4, 2 * 112 + 3 * 4]);
     const similarity = await decodeImage(await Deno.readFile(join(out, REPORT_FILES.similarity)));
     assert.deepEqual([similarity.width, similarity.height], [480, 240]);
+    for (const name of [REPORT_FILES.pose, REPORT_FILES.age]) {
+      const plot = await decodeImage(await Deno.readFile(join(out, name)));
+      assert.deepEqual([plot.width, plot.height], [480, 240], name);
+    }
+    const markdown = await Deno.readTextFile(join(out, REPORT_FILES.markdown));
+    assert.ok(markdown.includes("![yaw and pitch](pose.png)") && markdown.includes("![age](age.png)"));
     assert.equal(await Deno.readTextFile(join(out, "keep.txt")), "mine");
     const names = (await Array.fromAsync(Deno.readDir(out))).map((entry) => entry.name).sort();
     assert.ok(!names.some((name) => name.endsWith(".tmp")), names.join());
@@ -103,13 +171,25 @@ Deno.test("writeReport: PNGs, report.md and report.json; other files in the fold
   }
 });
 
-Deno.test("writeReport: a report without pairs or bank has no plots; a file as the folder is refused", async () => {
+Deno.test("writeReport: a report without pairs, bank, pose or attributes has no plots; a file as the folder is refused", async () => {
   const root = await Deno.makeTempDir();
   try {
     const out = join(root, "nested", "report");
-    const report = { ...sampleReport(), fidelity: null, genuine: null, impostor: null, eer: null };
+    const report = {
+      ...sampleReport(),
+      fidelity: null,
+      genuine: null,
+      impostor: null,
+      eer: null,
+      spread: null,
+      attributes: null,
+      absent: { spread: "no pose model", age: "no attribute heads" },
+    };
     const written = await writeReport(out, { report, sheet: [] });
     assert.deepEqual(written.map((path) => path.slice(out.length + 1)), ["report.md", "report.json"]);
+    const markdown = await Deno.readTextFile(join(out, "report.md"));
+    assert.ok(markdown.includes("- spread: no pose model") && markdown.includes("- age: no attribute heads"));
+    assert.ok(!markdown.includes("Spread and attributes"));
     const file = join(root, "file");
     await Deno.writeTextFile(file, "keep");
     await assert.rejects(writeReport(file, { report, sheet: [] }), /report to .*file: current path is a file/);
