@@ -128,6 +128,7 @@ def main() -> None:
                         help="share of each batch drawn evenly over |yaw| bins of 5 degrees (rare poses oversampled)")
     parser.add_argument("--flip", type=float, default=0.5,
                         help="probability of mirroring a face (yaw negated, identity vector re-embedded)")
+    parser.add_argument("--pose-lr-scale", type=float, default=10.0, help="learning-rate factor of the pose layers")
     parser.add_argument("--ssim-weight", type=float, default=0.0, help="weight of a 1 - SSIM term")
     parser.add_argument("--ridge-init", action="store_true",
                         help="set the pixel_skip layer to the closed-form ridge from identity to downsampled faces")
@@ -158,7 +159,13 @@ def main() -> None:
         row_weights /= row_weights.sum()
     ema = copy.deepcopy(model).requires_grad_(False)
     identity_net = load_identity(args.identity)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    # New pose layers start at zero on a trained model: let them move faster than the rest.
+    pose_params = [p for name, p in model.named_parameters() if name.startswith("pose_")]
+    other_params = [p for name, p in model.named_parameters() if not name.startswith("pose_")]
+    groups = [{"params": other_params}]
+    if pose_params:
+        groups.append({"params": pose_params, "lr": args.lr * args.pose_lr_scale})
+    optimiser = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
     step = 0
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last):
