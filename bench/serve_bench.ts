@@ -1,11 +1,12 @@
 // Scale benches of issue 6, on the default pack (vec2face-small) unless --pack says otherwise.
 //
 //   deno run -A bench/serve_bench.ts [--ids 200,2000] [--per-id 10] [--format zip] [--device native]
-//       [--pack DIR] [--trials 5] [--skip-rss] [--skip-ttfb]
+//       [--pack DIR] [--trials 5] [--skip-rss] [--skip-ttfb] [--same-bank]
 //
 // (a) Peak RSS of `cli.ts generate` for each --ids (x --per-id images), each in its own process: the child
 //     runs the CLI's main() and prints VmHWM from /proc/self/status as it exits. Target: the largest differs
-//     from the smallest by < 20 %.
+//     from the smallest by < 20 %. --same-bank gives every run one pre-sampled bank (--bank), which leaves
+//     sampling (its engine: js under 1,024 identities, onnxruntime above) out and compares the streams only.
 // (b) Time to first byte (first body byte) of a shard from a `cli.ts serve` process over loopback, with the
 //     dataset's bank cached in the server (any shard after the first of a dataset; `fetch` has every handler
 //     sample the bank first) and with a new seed (the bank is sampled first), against the time to render the
@@ -45,6 +46,7 @@ const { values } = parseArgs({
     trials: { type: "string", default: "5" },
     "skip-rss": { type: "boolean", default: false },
     "skip-ttfb": { type: "boolean", default: false },
+    "same-bank": { type: "boolean", default: false },
   },
 });
 const device = checkDevice(values.device);
@@ -55,7 +57,17 @@ if (!values["skip-rss"]) {
   const counts = values.ids.split(",").map(Number);
   const rows: { ids: number; images: number; peak: number; seconds: number }[] = [];
   const directory = await Deno.makeTempDir();
+  const bank = join(directory, "bank.npy");
   try {
+    if (values["same-bank"]) {
+      // One bank of the largest count for every run (--bank; a smaller run takes its first ids): sampling,
+      // whose engine and bank grow with the count, is then out of the comparison, and only the stream is left.
+      const sampled = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", CLI, "sample", "--n", String(Math.max(...counts)), "--out", bank, "--pack", packPath],
+        stderr: "inherit",
+      }).output();
+      if (!sampled.success) throw new Error("cli.ts sample failed");
+    }
     for (const ids of counts) {
       const args = [
         "generate",
@@ -71,6 +83,7 @@ if (!values["skip-rss"]) {
         packPath,
         "--out",
         join(directory, `ids-${ids}`),
+        ...(values["same-bank"] ? ["--bank", bank] : []),
       ];
       const output = await new Deno.Command(Deno.execPath(), {
         args: ["run", "-A", new URL(import.meta.url).pathname, "--child", ...args],
@@ -87,7 +100,10 @@ if (!values["skip-rss"]) {
   } finally {
     await Deno.remove(directory, { recursive: true });
   }
-  console.log(`\n(a) peak RSS of cli.ts generate --format ${values.format} --device ${device} (${packPath})\n`);
+  console.log(
+    `\n(a) peak RSS of cli.ts generate --format ${values.format} --device ${device}` +
+      `${values["same-bank"] ? " --bank (one bank for all)" : ""} (${packPath})\n`,
+  );
   console.log("| ids    | images  | peak RSS (VmHWM) | time    | vs smallest |");
   console.log("| ------ | ------- | ---------------- | ------- | ----------- |");
   for (const row of rows) {
