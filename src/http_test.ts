@@ -35,7 +35,10 @@ function counting(pack: ModelPack): { pack: ModelPack; calls: () => number } {
   Object.defineProperty(wrapped, "session", {
     value: async (role: "generator") => {
       const session = await pack.session(role);
-      return { run: (feeds: Parameters<typeof session.run>[0]) => (calls++, session.run(feeds)) };
+      return {
+        inputNames: session.inputNames,
+        run: (feeds: Parameters<typeof session.run>[0]) => (calls++, session.run(feeds)),
+      };
     },
   });
   return { pack: wrapped, calls: () => calls };
