@@ -95,7 +95,8 @@ function parsePairs(text: string, folds: number): Pair[] {
 
 // Models: the pack's (default: the bundled one, pulled into the cache), or raw
 // faceplugin files from --models, with fr_feature made batch-dynamic.
-const files: Record<EstimatorRole, string> = {
+type PhotoRole = Exclude<EstimatorRole, "pose" | "attributes">;
+const files: Record<PhotoRole, string> = {
   detector: "fr_detect.onnx",
   landmarks: "fr_landmark.onnx",
   identity: "fr_feature.onnx",
@@ -104,7 +105,7 @@ let pack: SessionProvider;
 const identityBatched = true;
 if (modelDir) {
   const sessions = new Map<EstimatorRole, OnnxSession>();
-  for (const role of Object.keys(files) as EstimatorRole[]) {
+  for (const role of Object.keys(files) as PhotoRole[]) {
     let bytes: Uint8Array = await Deno.readFile(join(modelDir, files[role]));
     if (role === "identity") bytes = makeBatchDynamic(bytes).model;
     sessions.set(role, await createSession(bytes, { device: args.device as Device, threads }));
@@ -255,4 +256,4 @@ console.log(
     (alignMs / keys.length).toFixed(1)
   } ms/image, embed ${(embedMs / keys.length).toFixed(1)} ms/image)`,
 );
-for (const role of Object.keys(files) as EstimatorRole[]) await (await pack.session(role)).dispose();
+for (const role of Object.keys(files) as PhotoRole[]) await (await pack.session(role)).dispose();
