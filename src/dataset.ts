@@ -14,6 +14,7 @@ import { checkSeed, Random, Stream } from "./random.ts";
 import { checkBatchSize, renderBatch } from "./render.ts";
 import { sha256Hex } from "./model_pack.ts";
 import { edit, type EditResult, type EditTargets } from "./edit.ts";
+import { releaseArray } from "./_release.ts";
 
 /**
  * Attribute targets for every image of a dataset (the official pose
@@ -134,6 +135,8 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
     }
     for (let k = 0; k < pending.length; k++) {
       const bytes = await encodeJpeg(images[k], quality);
+      // Rendered for this sample alone: free the RGB pixels now, not at the next GC.
+      if (!options.edit) releaseArray(images[k].data);
       const { identity, image } = pending[k];
       const edited = edits[k];
       yield {

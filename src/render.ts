@@ -9,6 +9,7 @@ import type { ModelPack } from "./model_pack.ts";
 import { checkSeed, Random, Stream } from "./random.ts";
 import { checkVectors } from "./vectors.ts";
 import type { TensorData } from "./_backend.ts";
+import { releaseArray } from "./_release.ts";
 
 /** Options for {@linkcode render}. */
 export interface RenderOptions {
@@ -106,6 +107,8 @@ export async function renderBatch(
     }
     images.push({ width: imageSize, height: imageSize, data });
   }
+  // The session's output array is this call's alone: free its 2.4 MB (16 images) now, not at the next GC.
+  releaseArray(pixels);
   return images;
 }
 

@@ -4,6 +4,7 @@
 import encodeJpegRaw from "@jsquash/jpeg/encode.js";
 import decodeJpegRaw from "@jsquash/jpeg/decode.js";
 import { decode as decodePngRaw, encode as encodePngRaw } from "fast-png";
+import { releaseArray } from "../_release.ts";
 
 /** An 8-bit RGB image, pixels interleaved row by row. */
 export interface RgbImage {
@@ -71,8 +72,13 @@ export async function encodeJpeg(image: RgbImage, quality = 90): Promise<Uint8Ar
     data: new Uint8ClampedArray(rgba.buffer),
     colorSpace: "srgb",
   };
-  const encoded = await encodeJpegRaw(pixels as ImageData, { ...FAST_BASELINE, quality });
-  return new Uint8Array(encoded);
+  try {
+    const encoded = await encodeJpegRaw(pixels as ImageData, { ...FAST_BASELINE, quality });
+    return new Uint8Array(encoded);
+  } finally {
+    // The encoder has copied the pixels into its own memory.
+    releaseArray(rgba);
+  }
 }
 
 /**
