@@ -141,6 +141,11 @@ for (const count of counts) {
   if (values.capped && count > baselineMax) {
     // Same seed, same candidates: the brute force must pass through the fast run's states.
     const cap = capFactor * fastSeconds;
+    console.log(
+      `fast ${count}: ${fastSeconds.toFixed(1)} s, ${result.candidates} candidates; brute force capped at ${
+        cap.toFixed(0)
+      } s`,
+    );
     let atMax: [number, number] | undefined; // identities, seconds: the first progress point past --baseline-max
     let mismatches = 0;
     let bruteRss = Deno.memoryUsage().rss;
