@@ -186,7 +186,12 @@ async function getJson<T>(client: (request: Request) => Promise<Response>, url: 
   }
 }
 
-async function getBytes(client: (request: Request) => Promise<Response>, url: string, signal: AbortSignal) {
+/** GET `url`: an ok response, or a `TryError` (retryable when the request itself failed). */
+async function getResponse(
+  client: (request: Request) => Promise<Response>,
+  url: string,
+  signal: AbortSignal,
+): Promise<Response> {
   let response: Response;
   try {
     response = await client(new Request(url, { signal }));
@@ -195,6 +200,11 @@ async function getBytes(client: (request: Request) => Promise<Response>, url: st
     throw new TryError(`GET ${url}: ${(error as Error).message}`, true);
   }
   if (!response.ok) throw await responseError(response, `GET ${url}`);
+  return response;
+}
+
+async function getBytes(client: (request: Request) => Promise<Response>, url: string, signal: AbortSignal) {
+  const response = await getResponse(client, url, signal);
   try {
     return new Uint8Array(await response.arrayBuffer());
   } catch (error) {
@@ -624,14 +634,7 @@ export async function fetchDataset(options: FetchOptions): Promise<FetchResult> 
       const name = `shard-${String(unit).padStart(5, "0")}.zip`;
       const temporary = join(out, `${name}.tmp`);
       const url = `${handler.url}/v1/shards/${unit}.zip?${query}`;
-      let response: Response;
-      try {
-        response = await client(new Request(url, { signal }));
-      } catch (error) {
-        if (signal.aborted) throw signal.reason;
-        throw new TryError(`GET ${url}: ${(error as Error).message}`, true);
-      }
-      if (!response.ok) throw await responseError(response, `GET ${url}`);
+      const response = await getResponse(client, url, signal);
       const hash = createHash("sha256");
       let size = 0;
       const hashing = new TransformStream<Uint8Array, Uint8Array>({

@@ -286,8 +286,8 @@ export interface GenerateResult {
   complete: boolean;
 }
 
-/** Refuses an output path that is a file, or a non-empty folder unless overwriting. */
-export async function prepareOutput(out: string, overwrite: boolean): Promise<void> {
+/** The output folder's info (undefined when missing); refuses a path that is a file. */
+async function statFolder(out: string): Promise<Deno.FileInfo | undefined> {
   let info: Deno.FileInfo | undefined;
   try {
     info = await Deno.stat(out);
@@ -297,6 +297,12 @@ export async function prepareOutput(out: string, overwrite: boolean): Promise<vo
   if (info && !info.isDirectory) {
     throw new Vec2FaceError("output-exists", `Cannot write a dataset to ${out}: it is a file, not a folder`);
   }
+  return info;
+}
+
+/** Refuses an output path that is a file, or a non-empty folder unless overwriting. */
+export async function prepareOutput(out: string, overwrite: boolean): Promise<void> {
+  const info = await statFolder(out);
   if (info) {
     const entries = await Array.fromAsync(Deno.readDir(out));
     if (entries.length > 0 && !overwrite) {
@@ -814,15 +820,7 @@ async function generateShare(
     complete,
   });
 
-  let info: Deno.FileInfo | undefined;
-  try {
-    info = await Deno.stat(out);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  }
-  if (info && !info.isDirectory) {
-    throw new Vec2FaceError("output-exists", `Cannot write a dataset to ${out}: it is a file, not a folder`);
-  }
+  await statFolder(out);
   await Deno.mkdir(out, { recursive: true });
   const names = (await Array.fromAsync(Deno.readDir(out))).map((entry) => entry.name);
   if (names.includes("manifest.jsonl")) {
