@@ -144,7 +144,10 @@ def main() -> None:
 
     heads = AttributeHeads(age_model.coef_, age_model.intercept_, gender_model.coefs_[0], gender_model.intercepts_[0],
                            gender_model.coefs_[1], gender_model.intercepts_[1], reference_norm).eval()
-    probe = torch.from_numpy(features[held_out[:64]].astype(np.float32))
+    # Export and parity probes: draws from the pack's prior, so that no real face's features are written out.
+    prior = np.load(f"{args.out}/prior.npy").astype(np.float64)
+    z = np.random.default_rng(2024).standard_normal((4, prior.shape[1]))
+    probe = torch.from_numpy(np.round(prior[0] + (np.sqrt(np.maximum(prior[1], 0)) * z) @ prior[2:], 6).astype(np.float32))
     torch.onnx.export(heads, (probe,), f"{args.out}/attributes.onnx", input_names=["features"],
                       output_names=["age", "female", "quality"], opset_version=17,
                       dynamic_axes={"features": {0: "batch"}, "age": {0: "batch"}, "female": {0: "batch"},
@@ -157,8 +160,9 @@ def main() -> None:
         "trainFaces": int(len(train)), "heldOutFaces": int(len(held_out)), "poseLabelledFaces": int(len(poses)),
         "ageMae": age_mae, "genderAccuracy": gender_accuracy, "referenceNorm": reference_norm,
         "directions": ["yaw", "pitch", "age", "gender"], "slopes": slopes, "directionFit": fits,
-        "reference": {"features": probe[:4].numpy().tolist(), "age": reference_age[:4], "female": reference_female[:4],
-                      "quality": reference_quality[:4]},
+        "reference": {"about": "draws from the pack's prior (numpy default_rng(2024)), not real faces' features",
+                      "features": probe.numpy().tolist(), "age": reference_age, "female": reference_female,
+                      "quality": reference_quality},
     }
     if args.identity:
         faces = np.load(f"{args.data}.faces.npy", mmap_mode="r")
