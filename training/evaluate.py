@@ -80,10 +80,10 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-image SSIM of [-1, 1] RGB batches, on luma in [0, 1]."""
-    weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    weights = torch.tensor([0.299, 0.587, 0.114], device=a.device).view(1, 3, 1, 1)
     x = ((a.clamp(-1, 1) + 1) / 2 * weights).sum(1, keepdim=True)
     y = ((b.clamp(-1, 1) + 1) / 2 * weights).sum(1, keepdim=True)
-    w = gaussian_window()
+    w = gaussian_window().to(a.device)
     mu_x, mu_y = F.conv2d(x, w), F.conv2d(y, w)
     sxx = F.conv2d(x * x, w) - mu_x ** 2
     syy = F.conv2d(y * y, w) - mu_y ** 2
@@ -146,7 +146,7 @@ def main() -> None:
     train_rows = np.setdiff1d(np.arange(split["count"]), held)
     methods = {} if args.no_ridge else {"ridge": fit_ridge(train_features, train_faces, train_rows)}
     if args.checkpoint:
-        state = torch.load(args.checkpoint)
+        state = torch.load(args.checkpoint, map_location="cpu")
         model = Vec2Face(CONFIGS[state["config"]])
         model.load_state_dict(state["ema"])
         model.eval()
