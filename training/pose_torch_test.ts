@@ -4,21 +4,7 @@
 import assert from "node:assert/strict";
 import { estimatePose } from "../src/estimators/pose.ts";
 import { loadPack } from "../src/model_pack.ts";
-
-/** The same test images as `check_inputs()` in onnx_to_torch.py (RGB, HWC). */
-function checkInput(k: number): { width: number; height: number; data: Uint8Array } {
-  const data = new Uint8Array(112 * 112 * 3);
-  for (let row = 0; row < 112; row++) {
-    for (let column = 0; column < 112; column++) {
-      const x = Math.fround(column / 111), y = Math.fround(row / 111);
-      for (let c = 0; c < 3; c++) {
-        const value = 127.5 + 120 * Math.sin(2 * Math.PI * (x * (k + 1) + y * c * 0.5 + 0.1 * c));
-        data[(row * 112 + column) * 3 + c] = Math.round(value);
-      }
-    }
-  }
-  return { width: 112, height: 112, data };
-}
+import { checkInput } from "./_check_input.ts";
 
 Deno.test("torch replay of the pose estimator matches the runtime's estimatePose", async () => {
   const reference = JSON.parse(await Deno.readTextFile(new URL("./pose_reference.json", import.meta.url)));

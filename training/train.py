@@ -168,6 +168,9 @@ def main() -> None:
                         "by fr_pose replayed in torch (smooth L1 in units of 10 degrees)")
     parser.add_argument("--pose-share", type=int, default=32, help="images of a batch rendered at random poses")
     parser.add_argument("--pose-range", type=float, default=60.0, help="target yaw uniform in +-this (degrees)")
+    parser.add_argument("--spread-weight", type=float, default=0.0,
+                        help="weight of a spread term: mean |D(render) - D(face)| over the batch's pairwise mean "
+                        "absolute pixel distances (an L1-trained generator shrinks towards the mean face)")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--ridge-init", action="store_true",
                         help="set the pixel_skip layer to the closed-form ridge from identity to downsampled faces")
@@ -322,6 +325,11 @@ def main() -> None:
         loss = l1
         if args.ssim_weight:
             loss = loss + args.ssim_weight * (1 - ssim(render, target)).mean()
+        if args.spread_weight:
+            flat_render, flat_target = render.flatten(1), target.flatten(1)
+            spread_render = (flat_render[:, None] - flat_render[None]).abs().mean(-1)
+            spread_target = (flat_target[:, None] - flat_target[None]).abs().mean(-1)
+            loss = loss + args.spread_weight * (spread_render - spread_target).abs().mean()
         fm_value = id_value = pose_value = zero
         if args.fm_weight + args.id_weight > 0 and step % args.loss_every == 0:
             share = min(args.loss_share, args.batch)
