@@ -47,9 +47,10 @@ export {
   type EditOptions,
   type EditResult,
   type EditTargets,
+  LANDMARK_YAW_SLACK,
   type MeasuredAttributes,
 } from "./src/edit.ts";
-export { estimatePose, type Pose, type PoseOptions } from "./src/estimators/pose.ts";
+export { estimateLandmarkYaw, estimatePose, type Pose, type PoseOptions } from "./src/estimators/pose.ts";
 export {
   type AttributeOptions,
   attributesOfFeatures,

@@ -13,6 +13,8 @@ Deno.test("edit: an unreachable yaw ends unreached after exactly the budget, wit
   assert.equal(result.status, "unreached");
   assert.equal(result.calls, 20);
   assert.ok(result.errors.yaw! > 60, `yaw error ${result.errors.yaw}`);
+  // The second reading of yaw is taken whenever yaw is a target (the default pack has a landmark model).
+  assert.ok(Number.isFinite(result.attributes.landmarkYaw), `landmark yaw ${result.attributes.landmarkYaw}`);
   assert.ok(Math.abs(norm(result.vector) - norm(vectors[0])) < 1e-3 * norm(vectors[0]), "the norm is kept");
   assert.equal(result.image.width, 112);
 });

@@ -3,7 +3,7 @@ import { loadPack } from "../model_pack.ts";
 import { render } from "../render.ts";
 import { sample } from "../sample.ts";
 import type { RgbImage } from "../image/codec.ts";
-import { estimatePose, poseCrop } from "./pose.ts";
+import { estimateLandmarkYaw, estimatePose, poseCrop } from "./pose.ts";
 import type { OnnxSession, TensorData } from "../_backend.ts";
 
 function mirror(image: RgbImage): RgbImage {
@@ -80,4 +80,41 @@ Deno.test("estimatePose on the real model: batching changes nothing, mirrored fa
   );
   await assert.rejects(estimatePose([], { pack, batchSize: 0 }), /batches of 0/);
   assert.deepEqual(await estimatePose([], { pack }), []);
+});
+
+Deno.test("estimateLandmarkYaw maps the nose tip's place between the jaw sides through the fitted line", async () => {
+  // A fake fr_landmark: jaw point 2 at x 0.3, point 14 at 0.7, nose tip 30 at 0.6 of the crop (ys spread so that
+  // the refining pass runs). left 0.3, right 0.1: r = 0.5, whatever the crop.
+  const session = {
+    inputNames: ["input"],
+    outputNames: ["output"],
+    run: () => {
+      const data = new Float32Array(136);
+      for (let i = 0; i < 68; i++) data.set([0.5, i / 68], 2 * i);
+      data[4] = 0.3, data[28] = 0.7, data[60] = 0.6;
+      return Promise.resolve({ output: { data, dims: [1, 136] } });
+    },
+  } as unknown as OnnxSession;
+  const face = { width: 112, height: 112, data: new Uint8Array(112 * 112 * 3) };
+  const [yaw] = await estimateLandmarkYaw([face], { pack: { session: () => Promise.resolve(session) } });
+  assert.ok(Math.abs(yaw - (-45.03 * 0.5 - 1.69)) < 1e-4, `landmark yaw ${yaw}`); // float32 points
+  await assert.rejects(
+    estimateLandmarkYaw([{ width: 100, height: 100, data: new Uint8Array(100 * 100 * 3) }], {
+      pack: { session: () => Promise.resolve(session) },
+    }),
+    /aligned 112x112/,
+  );
+});
+
+Deno.test("estimateLandmarkYaw on the real model: a mirrored face reads the opposite turn about the line's offset", async () => {
+  await using pack = await loadPack(undefined, { device: "wasm" });
+  const { vectors } = await sample(4, { prior: pack.prior, threshold: pack.manifest.separationThreshold, seed: 11 });
+  const faces = await render(vectors, { pack, seed: 2 });
+  const yaws = await estimateLandmarkYaw(faces, { pack });
+  const mirrored = await estimateLandmarkYaw(faces.map(mirror), { pack });
+  for (const [i, yaw] of yaws.entries()) {
+    assert.ok(Number.isFinite(yaw) && Math.abs(yaw) < 45, `landmark yaw ${yaw}`);
+    // r flips sign under mirroring, so yaw + mirrored yaw = 2 x offset (-1.69), up to the landmark model's asymmetry.
+    assert.ok(Math.abs(yaw + mirrored[i] + 3.38) < 4, `landmark yaw ${yaw} and mirrored ${mirrored[i]}`);
+  }
 });
