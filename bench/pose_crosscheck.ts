@@ -12,10 +12,12 @@
 import { parseArgs } from "node:util";
 import { checkDevice } from "../src/_backend.ts";
 import { edit } from "../src/edit.ts";
-import { ALIGNED_POSE_BOX, estimatePose } from "../src/estimators/pose.ts";
+import { ALIGNED_POSE_BOX, estimatePose, noseJawRatio } from "../src/estimators/pose.ts";
 import { predictLandmarks } from "../src/estimators/landmarks.ts";
 import type { RgbImage } from "../src/image/codec.ts";
+import { mirrorImage } from "../src/image/transform.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "../src/model_pack.ts";
+import { decodeImagesNpy } from "../src/npy.ts";
 import { render } from "../src/render.ts";
 import { sample } from "../src/sample.ts";
 
@@ -38,36 +40,11 @@ if (!values.faces) {
 }
 const device = checkDevice(values.device);
 
-/** Rows of a uint8 [N,112,112,3] .npy file, read one by one. */
-async function readFaces(path: string, rows: number[]): Promise<RgbImage[]> {
-  using file = await Deno.open(path);
-  const head = new Uint8Array(12);
-  await file.read(head);
-  const major = head[6];
-  const headerLength = major === 1 ? head[8] | (head[9] << 8) : new DataView(head.buffer).getUint32(8, true);
-  const offset = (major === 1 ? 10 : 12) + headerLength;
-  const size = 112 * 112 * 3;
-  const faces: RgbImage[] = [];
-  for (const row of rows) {
-    const data = new Uint8Array(size);
-    await file.seek(offset + row * size, Deno.SeekMode.Start);
-    let read = 0;
-    while (read < size) read += (await file.read(data.subarray(read))) ?? size;
-    faces.push({ width: 112, height: 112, data });
-  }
-  return faces;
-}
-
-/** Nose tip (point 30) between the jaw sides (points 0..16 at the nose's height: 2 and 14). */
+/** The ratio that estimateLandmarkYaw maps to degrees, for each face (the line is fitted below). */
 async function landmarkRatios(pack: ModelPack, faces: readonly RgbImage[]): Promise<number[]> {
   const session = await pack.session("landmarks");
   const ratios: number[] = [];
-  for (const face of faces) {
-    const points = await predictLandmarks(session, face, ALIGNED_POSE_BOX);
-    const [noseX] = points[30], [leftX] = points[2], [rightX] = points[14];
-    const left = noseX - leftX, right = rightX - noseX;
-    ratios.push((left - right) / (left + right));
-  }
+  for (const face of faces) ratios.push(noseJawRatio(await predictLandmarks(session, face, ALIGNED_POSE_BOX)));
   return ratios;
 }
 
@@ -80,21 +57,12 @@ const correlation = (xs: number[], ys: number[]) => {
 };
 
 await using pack = await loadPack(DEFAULT_PACK, { device });
-const count = (await Deno.stat(values.faces + ".faces.npy")).size;
-const total = Math.floor((count - 128) / (112 * 112 * 3));
+const stored = decodeImagesNpy(await Deno.readFile(values.faces + ".faces.npy"));
 const calibrate = Number(values.calibrate);
-const rows = Array.from({ length: calibrate }, (_, i) => Math.floor((i + 0.5) * total / calibrate));
-const real = await readFaces(values.faces + ".faces.npy", rows);
+const rows = Array.from({ length: calibrate }, (_, i) => Math.floor((i + 0.5) * stored.count / calibrate));
+const real = rows.map((row) => stored.image(row));
 // Mirrored copies double the turned faces and make the fit symmetric.
-const mirrored = real.map((face) => {
-  const data = new Uint8Array(face.data.length);
-  for (let y = 0; y < 112; y++) {
-    for (let x = 0; x < 112; x++) {
-      data.set(face.data.subarray((y * 112 + x) * 3, (y * 112 + x) * 3 + 3), (y * 112 + 111 - x) * 3);
-    }
-  }
-  return { width: 112, height: 112, data };
-});
+const mirrored = real.map(mirrorImage);
 const calibration = [...real, ...mirrored];
 const poseYaw = (await estimatePose(calibration, { pack })).map((p) => p.yaw);
 const ratios = await landmarkRatios(pack, calibration);

@@ -134,3 +134,61 @@ function fromHalf(bits: number): number {
   if (exponent === 0x1f) return mantissa ? NaN : sign * Infinity;
   return sign * (1 + mantissa / 1024) * 2 ** (exponent - 15);
 }
+
+/** Images stored as one uint8 `.npy` array of shape [N, height, width, 3] (`tools/prepare_faces.ts` writes them). */
+export interface NpyImages {
+  /** N. */
+  count: number;
+  /** Image `i` (0 <= i < count), a view into the file's bytes. */
+  image(i: number): { width: number; height: number; data: Uint8Array };
+}
+
+/**
+ * Reads a uint8 [N, height, width, 3] `.npy` array (RGB images, e.g. aligned
+ * faces) without copying: each image is a view into `bytes`.
+ *
+ * @example
+ * ```ts
+ * import { decodeImagesNpy } from "./npy.ts";
+ * const header = "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2, 2, 3), }".padEnd(117) + "\n";
+ * const bytes = new Uint8Array(128 + 12).fill(7);
+ * bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 118, 0]);
+ * bytes.set(new TextEncoder().encode(header), 10);
+ * const images = decodeImagesNpy(bytes);
+ * console.assert(images.count === 1 && images.image(0).width === 2 && images.image(0).data[11] === 7);
+ * ```
+ */
+export function decodeImagesNpy(bytes: Uint8Array): NpyImages {
+  if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) {
+    throw new TypeError("Cannot read .npy as NumPy data: current bytes do not start with \\x93NUMPY");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const major = bytes[6];
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const headerStart = major === 1 ? 10 : 12;
+  const header = new TextDecoder().decode(bytes.subarray(headerStart, headerStart + headerLength));
+  const shape = /'shape':\s*\((\d+),\s*(\d+),\s*(\d+),\s*3\)/.exec(header);
+  if (!/'descr':\s*'\|u1'/.test(header) || !shape) {
+    throw new TypeError(
+      `Cannot read .npy as uint8 RGB images [N, height, width, 3]: current header is ${header.trim()}`,
+    );
+  }
+  const [count, height, width] = shape.slice(1).map(Number);
+  const size = height * width * 3, start = headerStart + headerLength;
+  if (bytes.length - start < count * size) {
+    throw new RangeError(
+      `Cannot read ${count} images of ${width}x${height} from .npy: current file is truncated (${
+        Math.max(0, bytes.length - start)
+      } of ${count * size} data bytes)`,
+    );
+  }
+  return {
+    count,
+    image(i) {
+      if (!(Number.isInteger(i) && i >= 0 && i < count)) {
+        throw new RangeError(`Cannot read image ${i} of a .npy of ${count} images: current index is out of range`);
+      }
+      return { width, height, data: bytes.subarray(start + i * size, start + (i + 1) * size) };
+    },
+  };
+}

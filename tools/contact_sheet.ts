@@ -11,7 +11,7 @@
 // people (parent folders), spread over the file, is shown.
 import { parseArgs } from "node:util";
 import { dirname } from "node:path";
-import { decodeNpy } from "../src/npy.ts";
+import { decodeImagesNpy, decodeNpy } from "../src/npy.ts";
 import { encodePng, type RgbImage } from "../src/image/codec.ts";
 import { DEFAULT_PACK, loadPack } from "../src/model_pack.ts";
 import { perturb } from "../src/perturb.ts";
@@ -38,16 +38,7 @@ if (!values.faces || !values.out) {
 const people = Number(values.people), variations = Number(values.variations), seed = Number(values.seed);
 
 /** Rows of a uint8 `.npy` [N, 112, 112, 3] (format 1.0). */
-function readFaces(bytes: Uint8Array): { count: number; row: (i: number) => Uint8Array } {
-  const headerLength = bytes[8] | (bytes[9] << 8);
-  const header = new TextDecoder().decode(bytes.subarray(10, 10 + headerLength));
-  if (!header.includes("'|u1'")) throw new TypeError(`Cannot read faces as uint8: current header is ${header}`);
-  const count = Number(/'shape': \((\d+),/.exec(header)![1]);
-  const size = 112 * 112 * 3;
-  return { count, row: (i) => bytes.subarray(10 + headerLength + i * size, 10 + headerLength + (i + 1) * size) };
-}
-
-const faces = readFaces(await Deno.readFile(`${values.faces}.faces.npy`));
+const faces = decodeImagesNpy(await Deno.readFile(`${values.faces}.faces.npy`));
 const features = decodeNpy(await Deno.readFile(`${values.faces}.features.npy`));
 const { files } = JSON.parse(await Deno.readTextFile(`${values.faces}.json`)) as { files: string[] };
 // One face per person, people spread evenly over the (sorted) file list.
@@ -84,7 +75,7 @@ const paste = (pixels: Uint8Array, row: number, column: number) => {
 };
 chosen.forEach((faceIndex, row) => {
   // Real photos are research-licensed: only shown with --with-real, never committed.
-  if (values["with-real"]) paste(faces.row(faceIndex), row, 0);
+  if (values["with-real"]) paste(faces.image(faceIndex).data, row, 0);
   renders[row].forEach((image, column) => paste(image.data, row, column + 1));
 });
 await Deno.writeFile(values.out, encodePng({ width, height, data: sheet }));

@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { checkDevice } from "../src/_backend.ts";
 import { estimatePose } from "../src/estimators/pose.ts";
 import { DEFAULT_PACK, loadPack } from "../src/model_pack.ts";
-import { encodeNpy } from "../src/npy.ts";
+import { decodeImagesNpy, encodeNpy } from "../src/npy.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -25,31 +25,26 @@ if (!values.faces || !values.out) {
   console.error("usage: label_poses.ts --faces PREFIX.faces.npy --out PREFIX.pose.npy [--limit N]");
   Deno.exit(2);
 }
-const bytes = await Deno.readFile(values.faces);
-const headerLength = bytes[8] | (bytes[9] << 8);
-const header = new TextDecoder().decode(bytes.subarray(10, 10 + headerLength));
-const shape = /'shape':\s*\((\d+),\s*112,\s*112,\s*3\)/.exec(header);
-if (!header.includes("'|u1'") || !shape) throw new TypeError(`Cannot read ${values.faces}: header is ${header}`);
-const side = 112, faceBytes = side * side * 3;
-const count = Math.min(Number(shape[1]), values.limit ? Number(values.limit) : Infinity);
+const faces = decodeImagesNpy(await Deno.readFile(values.faces));
+const first = faces.count > 0 ? faces.image(0) : undefined;
+if (first && (first.width !== 112 || first.height !== 112)) {
+  throw new TypeError(
+    `Cannot read ${values.faces} as aligned 112x112 faces: current size is ${first.width}x${first.height}`,
+  );
+}
+const count = Math.min(faces.count, values.limit ? Number(values.limit) : Infinity);
 await using pack = await loadPack(values.pack, { device: checkDevice(values.device) });
 const poses = new Float32Array(count * 3);
 const started = performance.now();
 for (let start = 0; start < count; start += 256) {
-  const faces = [];
-  for (let i = start; i < Math.min(count, start + 256); i++) {
-    faces.push({
-      width: side,
-      height: side,
-      data: bytes.subarray(10 + headerLength + i * faceBytes).subarray(0, faceBytes),
-    });
-  }
-  (await estimatePose(faces, { pack })).forEach((pose, j) =>
+  const batch = [];
+  for (let i = start; i < Math.min(count, start + 256); i++) batch.push(faces.image(i));
+  (await estimatePose(batch, { pack })).forEach((pose, j) =>
     poses.set([pose.yaw, pose.pitch, pose.roll], (start + j) * 3)
   );
   console.error(
-    `${start + faces.length}/${count} ${
-      ((start + faces.length) / ((performance.now() - started) / 1000)).toFixed(1)
+    `${start + batch.length}/${count} ${
+      ((start + batch.length) / ((performance.now() - started) / 1000)).toFixed(1)
     } faces/s`,
   );
 }

@@ -20,7 +20,7 @@ import type { RgbImage } from "../image/codec.ts";
 import { toNchwTensor, warpAffine } from "../image/transform.ts";
 import { ALIGNED_SIZE } from "./align.ts";
 import { predictLandmarks } from "./landmarks.ts";
-import type { FaceBox, SessionProvider } from "./types.ts";
+import type { FaceBox, Point, SessionProvider } from "./types.ts";
 
 /** Side of the `fr_pose` input. */
 export const POSE_INPUT_SIZE = 224;
@@ -158,6 +158,25 @@ export async function estimatePose(faces: readonly RgbImage[], options: PoseOpti
 const LANDMARK_YAW_CALIBRATION = [-45.03, -1.69] as const;
 
 /**
+ * Where the nose tip sits between the jaw sides, from 68 landmarks (point 30
+ * between points 2 and 14, horizontally): r = (left - right) / (left + right),
+ * 0 for a frontal face, of opposite signs for mirrored faces; 0 when the
+ * points collapse. {@linkcode estimateLandmarkYaw} maps it to degrees.
+ *
+ * @example
+ * ```ts
+ * import { noseJawRatio } from "./pose.ts";
+ * const points: [number, number][] = Array.from({ length: 68 }, () => [50, 50]);
+ * points[2] = [30, 60], points[14] = [70, 60], points[30] = [60, 60];
+ * console.assert(Math.abs(noseJawRatio(points) - 0.5) < 1e-12);
+ * ```
+ */
+export function noseJawRatio(points: readonly Point[]): number {
+  const left = points[30][0] - points[2][0], right = points[14][0] - points[30][0];
+  return left + right > 0 ? (left - right) / (left + right) : 0;
+}
+
+/**
  * A second reading of yaw from face geometry alone: where the nose tip sits
  * between the two sides of the jaw (`fr_landmark`'s 68 points: 30 between 2
  * and 14), r = (left - right) / (left + right), mapped to degrees by a line
@@ -194,9 +213,7 @@ export async function estimateLandmarkYaw(
         cause: options.signal.reason,
       });
     }
-    const points = await predictLandmarks(session, face, ALIGNED_POSE_BOX);
-    const left = points[30][0] - points[2][0], right = points[14][0] - points[30][0];
-    const ratio = left + right > 0 ? (left - right) / (left + right) : 0;
+    const ratio = noseJawRatio(await predictLandmarks(session, face, ALIGNED_POSE_BOX));
     yaws.push(LANDMARK_YAW_CALIBRATION[0] * ratio + LANDMARK_YAW_CALIBRATION[1]);
   }
   return yaws;

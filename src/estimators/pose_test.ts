@@ -2,20 +2,9 @@ import assert from "node:assert/strict";
 import { loadPack } from "../model_pack.ts";
 import { render } from "../render.ts";
 import { sample } from "../sample.ts";
-import type { RgbImage } from "../image/codec.ts";
+import { mirrorImage } from "../image/transform.ts";
 import { estimateLandmarkYaw, estimatePose, poseCrop } from "./pose.ts";
 import type { OnnxSession, TensorData } from "../_backend.ts";
-
-function mirror(image: RgbImage): RgbImage {
-  const { width, height, data } = image;
-  const out = new Uint8Array(data.length);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      out.set(data.subarray((y * width + width - 1 - x) * 3, (y * width + width - x) * 3), (y * width + x) * 3);
-    }
-  }
-  return { width, height, data: out };
-}
 
 Deno.test("poseCrop grows the box by a quarter on each side and stretches it to 224x224", () => {
   // Pixel value = column index, so the crop's columns tell which source columns they read.
@@ -65,7 +54,7 @@ Deno.test("estimatePose on the real model: batching changes nothing, mirrored fa
   const { vectors } = await sample(5, { prior: pack.prior, threshold: pack.manifest.separationThreshold, seed: 11 });
   const faces = await render(vectors, { pack, seed: 2 });
   const batched = await estimatePose(faces, { pack, batchSize: 5 });
-  const mirrored = await estimatePose(faces.map(mirror), { pack, batchSize: 3 });
+  const mirrored = await estimatePose(faces.map(mirrorImage), { pack, batchSize: 3 });
   for (const [i, face] of faces.entries()) {
     const [alone] = await estimatePose([face], { pack });
     assert.ok(Math.abs(batched[i].yaw - alone.yaw) < 1e-3, `batched yaw ${batched[i].yaw} vs ${alone.yaw}`);
@@ -111,7 +100,7 @@ Deno.test("estimateLandmarkYaw on the real model: a mirrored face reads the oppo
   const { vectors } = await sample(4, { prior: pack.prior, threshold: pack.manifest.separationThreshold, seed: 11 });
   const faces = await render(vectors, { pack, seed: 2 });
   const yaws = await estimateLandmarkYaw(faces, { pack });
-  const mirrored = await estimateLandmarkYaw(faces.map(mirror), { pack });
+  const mirrored = await estimateLandmarkYaw(faces.map(mirrorImage), { pack });
   for (const [i, yaw] of yaws.entries()) {
     assert.ok(Number.isFinite(yaw) && Math.abs(yaw) < 45, `landmark yaw ${yaw}`);
     // r flips sign under mirroring, so yaw + mirrored yaw = 2 x offset (-1.69), up to the landmark model's asymmetry.

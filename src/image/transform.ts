@@ -305,6 +305,29 @@ export function padImage<T extends Image>(image: T, padding: number | Padding, o
 }
 
 /**
+ * Mirrors an image left to right (a head turned one way becomes turned the other way).
+ *
+ * @example
+ * ```ts
+ * import { mirrorImage } from "./transform.ts";
+ * const mirrored = mirrorImage({ width: 2, height: 1, data: new Uint8Array([1, 2, 3, 4, 5, 6]) });
+ * console.assert(mirrored.data.join() === "4,5,6,1,2,3");
+ * ```
+ */
+export function mirrorImage<T extends Image>(image: T): T {
+  const channels = channelsOf(image, "mirror an image");
+  const { width, height, data } = image;
+  const out = new Uint8Array(data.length);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const from = (y * width + width - 1 - x) * channels;
+      out.set(data.subarray(from, from + channels), (y * width + x) * channels);
+    }
+  }
+  return { width, height, data: out } as T;
+}
+
+/**
  * Converts RGB to grey with the BT.601 weights in OpenCV's fixed point
  * (`cv2.cvtColor(..., COLOR_RGB2GRAY)`): `0.299 R + 0.587 G + 0.114 B`, rounded.
  *
