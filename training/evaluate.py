@@ -18,6 +18,12 @@ Metrics, images in [-1, 1]:
   * diversity: mean pairwise L1 between renders of different faces divided by
     the same for the real faces (a collapsed generator scores near 0);
   * fidelity: cosine(embed(render(v)), v), mean and 5th percentile.
+
+--regions also splits L1 and diversity between the face and the frame: the
+pixels that are black in most training faces (UTKFace's tight crops leave
+about a third of each aligned face outside the photo, padded black; LFW's
+aligned faces have real background there, which no model trained on UTKFace
+can predict from an identity vector).
 """
 
 from __future__ import annotations
@@ -100,7 +106,32 @@ def mean_pairwise_l1(images: torch.Tensor) -> float:
     return (distances.sum() / (n * (n - 1))).item()
 
 
-def measure(render_fn, identity_net, faces: np.ndarray, features: np.ndarray, batch: int = 50) -> dict:
+def frame_mask(faces: np.ndarray, rows: np.ndarray, sample: int = 4000) -> torch.Tensor:
+    """[112, 112] bool: pixels black (every channel < 8) in more than half of
+    the training faces, i.e. the alignment's padding rather than the photo."""
+    chosen = rows[np.linspace(0, len(rows) - 1, min(sample, len(rows))).round().astype(int)]
+    black = np.zeros((112, 112))
+    for start in range(0, len(chosen), 500):
+        black += (np.asarray(faces[chosen[start:start + 500]]).max(-1) < 8).sum(0)
+    return torch.from_numpy(black / len(chosen) > 0.5)
+
+
+def region_measures(renders: torch.Tensor, real: torch.Tensor, frame: torch.Tensor) -> dict:
+    """L1 and diversity on the face and on the frame pixels separately."""
+    out = {}
+    error = (renders - real).abs().mean(1)
+    renders_hwc, real_hwc = renders.permute(0, 2, 3, 1), real.permute(0, 2, 3, 1)
+    subset = slice(0, min(500, len(renders)))
+    for region, pixels in [("face", ~frame), ("frame", frame)]:
+        out[f"{region}_l1"] = round(error[:, pixels].mean().item(), 4)
+        out[f"{region}_diversity"] = round(
+            mean_pairwise_l1(renders_hwc[subset][:, pixels]) / mean_pairwise_l1(real_hwc[subset][:, pixels]), 4)
+    out["frame_share"] = round(frame.float().mean().item(), 4)
+    return out
+
+
+def measure(render_fn, identity_net, faces: np.ndarray, features: np.ndarray, batch: int = 50,
+            frame: torch.Tensor | None = None) -> dict:
     renders, fidelity, l1, structural = [], [], [], []
     with torch.no_grad():
         for start in range(0, len(faces), batch):
@@ -115,6 +146,7 @@ def measure(render_fn, identity_net, faces: np.ndarray, features: np.ndarray, ba
         real = to_tensor(faces)
         fid = torch.cat(fidelity).numpy()
         subset = slice(0, min(500, len(renders)))
+        regions = {} if frame is None else region_measures(renders, real, frame)
         return {
             "faces": len(faces),
             "l1": round(torch.cat(l1).mean().item(), 4),
@@ -122,6 +154,7 @@ def measure(render_fn, identity_net, faces: np.ndarray, features: np.ndarray, ba
             "diversity": round(mean_pairwise_l1(renders[subset]) / mean_pairwise_l1(real[subset]), 4),
             "fidelity_mean": round(float(fid.mean()), 4),
             "fidelity_p5": round(float(np.percentile(fid, 5)), 4),
+            **regions,
         }
 
 
@@ -133,6 +166,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", help="train.py checkpoint (EMA weights are evaluated)")
     parser.add_argument("--eval", action="append", required=True, help="NAME:PREFIX:ROWS")
     parser.add_argument("--no-ridge", action="store_true", help="skip the baseline (e.g. already measured)")
+    parser.add_argument("--regions", action="store_true", help="also L1 and diversity of face and frame pixels")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
@@ -144,6 +178,7 @@ def main() -> None:
     train_features = np.load(args.train + ".features.npy")
     held = np.array(split["holdout"])
     train_rows = np.setdiff1d(np.arange(split["count"]), held)
+    frame = frame_mask(train_faces, train_rows) if args.regions else None
     methods = {} if args.no_ridge else {"ridge": fit_ridge(train_features, train_faces, train_rows)}
     if args.checkpoint:
         state = torch.load(args.checkpoint, map_location="cpu")
@@ -167,7 +202,7 @@ def main() -> None:
         else:
             index = np.linspace(0, len(faces) - 1, int(rows)).round().astype(int)
         for method, fn in methods.items():
-            results[f"{name} / {method}"] = measure(fn, identity_net, np.asarray(faces[index]), features[index])
+            results[f"{name} / {method}"] = measure(fn, identity_net, np.asarray(faces[index]), features[index], frame=frame)
             print(f"{name} / {method}: {json.dumps(results[f'{name} / {method}'])}", flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pose_warp import turn_faces  # noqa: E402
 from onnx_to_torch import load as load_identity, normalise  # noqa: E402
 from vec2face import NUM_FEATURE_TOKENS, NUM_KEPT, CONFIGS, Vec2Face, count_parameters  # noqa: E402
 
@@ -153,6 +154,11 @@ def main() -> None:
                         help="share of each batch drawn evenly over |yaw| bins of 5 degrees (rare poses oversampled)")
     parser.add_argument("--flip", type=float, default=0.5,
                         help="probability of mirroring a face (yaw negated, identity vector re-embedded)")
+    parser.add_argument("--turn-share", type=float, default=0.0,
+                        help="probability of turning a face by a synthetic head turn (pose_warp.py; its yaw label "
+                        "moves by the turn, its identity vector stays): dense pose supervision UTKFace lacks")
+    parser.add_argument("--turn-range", type=float, default=30.0,
+                        help="synthetic turns uniform in +-this (degrees; the warp reads true to about 30)")
     parser.add_argument("--pose-lr-scale", type=float, default=10.0, help="learning-rate factor of the pose layers")
     parser.add_argument("--ssim-weight", type=float, default=0.0, help="weight of a 1 - SSIM term")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, or cuda on a GPU machine")
@@ -319,6 +325,15 @@ def main() -> None:
             pose[:, 0] = torch.where(flip, -pose[:, 0], pose[:, 0])
             with torch.no_grad():
                 vectors = torch.where(flip[:, None], identity_net(normalise(target)), vectors)
+            if args.turn_share > 0:
+                # The same person turned: the vector stays, the pose input must explain the change. The warp's
+                # angle reads back as minus the pose model's yaw (calibrated in training/README.md).
+                turned = torch.from_numpy(rng.random(args.batch) < args.turn_share).to(device)
+                angle = torch.from_numpy(rng.uniform(-args.turn_range, args.turn_range, args.batch).astype(np.float32))
+                angle = torch.where(turned, angle.to(device), torch.zeros_like(pose[:, 0]))
+                with torch.no_grad():
+                    target = torch.where(turned[:, None, None, None], turn_faces(target, angle), target)
+                pose[:, 0] = pose[:, 0] - angle
         masked, kept = training_masks_torch(generator, args.batch, device)
         render = model(vectors, masked, kept, pose)
         l1 = (render - target).abs().mean()

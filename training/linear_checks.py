@@ -1,0 +1,122 @@
+"""Can a linear path close the generator's gap to ridge? Two post-hoc checks on
+a checkpoint, measured as evaluate.py measures (frame split included):
+
+  * mix:   (1 - w) G(v) + w R(v), and G(v) + w (R(v) - R(mean v)), R = the ridge baseline;
+  * fit:   the best linear correction, a ridge from v to the residual x - G(v)
+           on --fit-faces training faces, lambda picked on the last 1,000
+           training rows (as evaluate.py picks ridge's), then G(v) + S(v).
+
+    /usr/bin/python3 training/linear_checks.py --train $WORK/utk --split split.json \
+        --identity fr_feature.onnx --checkpoint training/checkpoints/vec2face-small.pt \
+        --eval utk:$WORK/utk:holdout --eval lfw:$WORK/lfw:1000 [--fit-faces 8000] [--weights 0.3]
+
+Nothing here is bundled: training/README.md records what it measured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from evaluate import fit_ridge, frame_mask, measure  # noqa: E402
+from onnx_to_torch import load as load_identity  # noqa: E402
+from train import inference_masks, to_tensor  # noqa: E402
+from vec2face import CONFIGS, Vec2Face  # noqa: E402
+
+PIXELS = 112 * 112 * 3
+
+
+def residual_ridge(generator, features: np.ndarray, faces: np.ndarray, rows: np.ndarray, count: int):
+    """Ridge from v to x - G(v) (HWC pixels, intercept), fitted on `count` rows
+    spread over all but the last 1,000 training rows; lambda on those 1,000."""
+    fit_rows = rows[:-1000][np.linspace(0, len(rows) - 1001, count).round().astype(int)]
+    val_rows = rows[-1000:]
+
+    def residual(chunk: np.ndarray) -> np.ndarray:
+        real = to_tensor(np.asarray(faces[chunk]))
+        return (real - generator(features[chunk]).clamp(-1, 1)).permute(0, 2, 3, 1).reshape(len(chunk), -1).double().numpy()
+
+    x = features[fit_rows].astype(np.float64)
+    mean_x = x.mean(0)
+    centred = x - mean_x
+    cross, mean_y = np.zeros((x.shape[1], PIXELS)), np.zeros(PIXELS)
+    for start in range(0, len(fit_rows), 100):
+        r = residual(fit_rows[start:start + 100])
+        cross += centred[start:start + 100].T @ r
+        mean_y += r.sum(0)
+    mean_y /= len(fit_rows)
+    gram = centred.T @ centred
+    val_residual = residual(val_rows)
+    print(f"validation residual L1 without correction: {np.abs(val_residual).mean():.4f}", flush=True)
+    best = None
+    for lam in [10.0, 100.0, 1000.0, 10000.0]:
+        weights = np.linalg.solve(gram + lam * np.eye(len(gram)), cross)
+        l1 = np.abs(val_residual - ((features[val_rows] - mean_x) @ weights + mean_y)).mean()
+        print(f"correction lambda {lam}: validation residual L1 {l1:.4f}", flush=True)
+        if best is None or l1 < best[0]:
+            best = (l1, weights)
+    weights = best[1]
+
+    def correction(vectors: np.ndarray) -> torch.Tensor:
+        pixels = (vectors.astype(np.float64) - mean_x) @ weights + mean_y
+        return torch.from_numpy(pixels.reshape(-1, 112, 112, 3).astype(np.float32)).permute(0, 3, 1, 2)
+
+    return correction
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--split", required=True)
+    parser.add_argument("--identity", required=True)
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--eval", action="append", required=True, help="NAME:PREFIX:ROWS as in evaluate.py")
+    parser.add_argument("--weights", default="0.3", help="comma-separated w for the mixes")
+    parser.add_argument("--fit-faces", type=int, default=8000)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    split = json.load(open(args.split))
+    identity_net = load_identity(args.identity)
+    train_faces = np.load(args.train + ".faces.npy", mmap_mode="r")
+    train_features = np.load(args.train + ".features.npy")
+    held = np.array(split["holdout"])
+    train_rows = np.setdiff1d(np.arange(split["count"]), held)
+    frame = frame_mask(train_faces, train_rows)
+    ridge = fit_ridge(train_features, train_faces, train_rows)
+    state = torch.load(args.checkpoint, map_location="cpu")
+    model = Vec2Face(CONFIGS[state["config"]])
+    model.load_state_dict(state["ema"])
+    model.eval()
+
+    def generator(vectors: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+            return model(v, *inference_masks(len(v), seed=len(v)))
+
+    ridge_of_mean = ridge(train_features[train_rows].mean(0, keepdims=True))
+    correction = residual_ridge(generator, train_features, train_faces, train_rows, args.fit_faces)
+    methods = {}
+    for w in [float(x) for x in args.weights.split(",")]:
+        methods[f"mix {w}"] = lambda v, w=w: (1 - w) * generator(v) + w * ridge(v)
+        methods[f"deviation {w}"] = lambda v, w=w: generator(v) + w * (ridge(v) - ridge_of_mean)
+    methods["linear correction"] = lambda v: generator(v) + correction(v)
+    for spec in args.eval:
+        name, prefix, rows = spec.split(":")
+        faces = np.load(prefix + ".faces.npy", mmap_mode="r")
+        features = np.load(prefix + ".features.npy")
+        index = held if rows == "holdout" else np.linspace(0, len(faces) - 1, int(rows)).round().astype(int)
+        for method, fn in methods.items():
+            result = measure(fn, identity_net, np.asarray(faces[index]), features[index], frame=frame)
+            print(f"{name} / {method}: {json.dumps(result)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
