@@ -4,9 +4,10 @@ turned faces (0.59 % of the training faces at |yaw| >= 38 degrees by fr_pose,
 face is turned about a vertical axis on a cylinder-plus-nose head model, by
 inverse warping (torch grid_sample): a face pixel at horizontal offset u = (x -
 centre) / radius sits at angle asin(u) on the cylinder; turned by theta it
-appears at sin(asin(u) + theta). Points the camera cannot see in the source
-(beyond the silhouette) are clamped to it, so the far side stretches; the
-background beside the head shifts with the silhouette. The nose sticks out of
+appears at sin(asin(u) + theta). Source points that turn out of sight are
+dropped; output columns that the source never showed (the side coming into
+view) take the nearest visible column, so that side stretches; the background
+beside the head shifts with the silhouette. The nose sticks out of
 the cylinder (extra depth near the centre line), so it moves further than the
 cheeks, as on a real head. Crude next to 3D face profiling, but geometric: both
 the pose network and landmark geometry see a turn (calibrated in
@@ -25,20 +26,20 @@ RADIUS = 46.0  # the cylinder: about the jaw's half-width on aligned faces
 DEPTH_RATIO = 1.0  # head depth over half-width: the cross-section is an ellipse
 NOSE_DEPTH = 0.35  # extra depth of the centre line, in radii, fading out by NOSE_WIDTH
 NOSE_WIDTH = 0.3
-
-
 EYE_U = 0.39  # the template's eyes sit at +-18 pixels from the centre line: +-0.39 radii
 
 
 def turn_faces(faces: torch.Tensor, yaw_degrees: torch.Tensor, samples: int = 225) -> torch.Tensor:
     """faces [B,3,112,112] in [-1, 1], yaw [B] in degrees -> the faces turned
     about a vertical axis, then re-centred so the midpoint of the eyes stays
-    where alignment puts it (as aligning the turned photo would)."""
+    where alignment puts it (as aligning the turned photo would). A positive
+    angle reads as a negative yaw to the pose model (estimatePose's sign)."""
     batch, _, height, width = faces.shape
     theta = (yaw_degrees * math.pi / 180).view(batch, 1)
     u_src = torch.linspace(-1, 1, samples, dtype=faces.dtype, device=faces.device).view(1, samples)
     # Depth towards the camera: the cylinder's surface plus a nose ridge near the centre line.
-    depth = DEPTH_RATIO * torch.sqrt((1 - u_src ** 2).clamp(min=0)) + NOSE_DEPTH * (1 - (u_src / NOSE_WIDTH).abs()).clamp(min=0)
+    nose = NOSE_DEPTH * (1 - (u_src / NOSE_WIDTH).abs()).clamp(min=0)
+    depth = DEPTH_RATIO * torch.sqrt((1 - u_src ** 2).clamp(min=0)) + nose
     shift = DEPTH_RATIO * math.sqrt(1 - EYE_U ** 2) * torch.sin(theta)
     forward = u_src * torch.cos(theta) + depth * torch.sin(theta) - shift  # [B,S]: where each source column lands
     # A source point is hidden when a point nearer the camera lands at or beyond it: for a turn to the right

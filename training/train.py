@@ -212,6 +212,11 @@ def main() -> None:
         row_weights /= row_weights.sum()
     ema = copy.deepcopy(model).requires_grad_(False)
     identity_net = load_identity(args.identity).to(device)
+    if args.turn_share > 0 and poses is None:
+        raise SystemExit(f"Cannot turn faces as asked (--turn-share {args.turn_share}): the yaw label must move with "
+                         f"the turn, so it needs a config with pose inputs (e.g. small-pose), not {args.config}")
+    if not 0 <= args.turn_share <= 1:
+        raise SystemExit(f"Cannot turn a share of the faces as {args.turn_share}: it must be in [0, 1]")
     pose_net = None
     if args.pose_weight > 0:
         if poses is None or not args.pose_estimator:
