@@ -50,7 +50,13 @@ export {
   LANDMARK_YAW_SLACK,
   type MeasuredAttributes,
 } from "./src/edit.ts";
-export { estimateLandmarkYaw, estimatePose, type Pose, type PoseOptions } from "./src/estimators/pose.ts";
+export {
+  estimateLandmarkYaw,
+  estimatePose,
+  expectedLandmarkYaw,
+  type Pose,
+  type PoseOptions,
+} from "./src/estimators/pose.ts";
 export {
   type AttributeOptions,
   attributesOfFeatures,

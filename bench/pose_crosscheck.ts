@@ -4,7 +4,11 @@
 // the pose model on real aligned faces. Then, for renders: the pose model's yaw next to the landmark yaw.
 //
 //   deno run -A bench/pose_crosscheck.ts --faces $WORK/utk [--calibrate 600] [--pack DIR] [--ids 32]
-//     [--yaws 0,30,45,60] [--edits 20] [--budget 200] [--device native]
+//     [--yaws 0,30,45,60] [--edits 20] [--budget 200] [--device native] [--labels $WORK/utk.pose.npy]
+//
+// --labels (tools/label_poses.ts output): also fits what real faces read by landmarks given the pose network's yaw
+// (expectedLandmarkYaw's cubic), on the --calibrate faces plus every face labelled at |yaw| >= 25 and their mirror
+// images, and prints how many real faces pass edit's agreement rule, per band of yaw.
 //
 // --faces is tools/prepare_faces.ts output (PREFIX.faces.npy, uint8 [N,112,112,3]); real faces are only read,
 // never written. --pack: a pack whose generator has a `pose` input, rendered at --yaws. --edits K: the default
@@ -12,12 +16,19 @@
 import { parseArgs } from "node:util";
 import { checkDevice } from "../src/_backend.ts";
 import { edit } from "../src/edit.ts";
-import { ALIGNED_POSE_BOX, estimatePose, noseJawRatio } from "../src/estimators/pose.ts";
+import {
+  ALIGNED_POSE_BOX,
+  estimateLandmarkYaw,
+  estimatePose,
+  expectedLandmarkYaw,
+  noseJawRatio,
+} from "../src/estimators/pose.ts";
 import { predictLandmarks } from "../src/estimators/landmarks.ts";
 import type { RgbImage } from "../src/image/codec.ts";
 import { mirrorImage } from "../src/image/transform.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "../src/model_pack.ts";
-import { decodeImagesNpy } from "../src/npy.ts";
+import { decodeImagesNpy, decodeNpy } from "../src/npy.ts";
+import { EDIT_TOLERANCES, LANDMARK_YAW_SLACK } from "../src/edit.ts";
 import { render } from "../src/render.ts";
 import { sample } from "../src/sample.ts";
 
@@ -32,6 +43,7 @@ const { values } = parseArgs({
     edits: { type: "string", default: "0" },
     budget: { type: "string", default: "200" },
     device: { type: "string", default: "native" },
+    labels: { type: "string" },
   },
 });
 if (!values.faces) {
@@ -81,6 +93,54 @@ console.log(
     } deg; ${turned.length} faces beyond 20 deg: ` +
     `MAE ${mean(turned.map(([y, f]) => Math.abs(f - y))).toFixed(2)} deg\n`,
 );
+
+if (values.labels) {
+  // Large turns are rare (under 1 % of UTKFace beyond 38 degrees): add every labelled turned face to the spread ones.
+  const labels = decodeNpy(await Deno.readFile(values.labels));
+  const turnedRows = Array.from({ length: labels.shape[0] }, (_, i) => i)
+    .filter((i) => Math.abs(labels.data[i * labels.shape[1]]) >= 25);
+  const fitRows = [...new Set([...rows, ...turnedRows])];
+  const fitFaces = fitRows.map((row) => stored.image(row));
+  const fitSet = [...fitFaces, ...fitFaces.map(mirrorImage)];
+  const y = (await estimatePose(fitSet, { pack })).map((p) => p.yaw);
+  const landmark = await estimateLandmarkYaw(fitSet, { pack });
+  // Least squares landmark ~ a*y + b*y^3 + c (normal equations, 3x3).
+  const basis = y.map((v) => [v, v ** 3, 1]);
+  const normal = [0, 1, 2].map((j) => [0, 1, 2].map((k) => basis.reduce((sum, row) => sum + row[j] * row[k], 0)));
+  const right = [0, 1, 2].map((j) => basis.reduce((sum, row, i) => sum + row[j] * landmark[i], 0));
+  for (let col = 0; col < 3; col++) {
+    for (let row = col + 1; row < 3; row++) {
+      const factor = normal[row][col] / normal[col][col];
+      for (let k = col; k < 3; k++) normal[row][k] -= factor * normal[col][k];
+      right[row] -= factor * right[col];
+    }
+  }
+  const coefficients = [0, 0, 0];
+  for (let row = 2; row >= 0; row--) {
+    coefficients[row] = (right[row] - [0, 1, 2].slice(row + 1).reduce((sum, k) =>
+      sum + normal[row][k] * coefficients[k], 0)) /
+      normal[row][row];
+  }
+  const allowed = EDIT_TOLERANCES.yaw + LANDMARK_YAW_SLACK;
+  console.log(
+    `landmark yaw given the pose network's yaw y, on ${fitSet.length} faces (${fitRows.length}: ${rows.length} spread, ` +
+      `every one labelled |yaw| >= 25, and their mirror images): ${coefficients[0].toFixed(4)} y + ` +
+      `${coefficients[1].toExponential(3)} y^3 + ${coefficients[2].toFixed(3)} (the runtime's expectedLandmarkYaw ` +
+      `uses the fit of the last calibration)\n\n| pose network |yaw| | faces | landmark yaw (mean abs) | ` +
+      `pass: within ${allowed} of the target | pass: within ${allowed} of expectedLandmarkYaw |\n|---|---|---|---|---|`,
+  );
+  for (const [low, high] of [[0, 20], [20, 30], [30, 38], [38, 90]]) {
+    const band = y.map((_, i) => i).filter((i) => Math.abs(y[i]) >= low && Math.abs(y[i]) < high);
+    if (!band.length) continue;
+    const share = (pass: (i: number) => boolean) => `${(100 * band.filter(pass).length / band.length).toFixed(0)} %`;
+    console.log(
+      `| ${low}-${high} | ${band.length} | ${mean(band.map((i) => Math.abs(landmark[i]))).toFixed(1)} | ${
+        share((i) => Math.abs(landmark[i] - y[i]) <= allowed)
+      } | ${share((i) => Math.abs(landmark[i] - expectedLandmarkYaw(y[i])) <= allowed)} |`,
+    );
+  }
+  console.log();
+}
 
 const table = async (label: string, faces: RgbImage[]) => {
   const byPose = (await estimatePose(faces, { pack })).map((p) => p.yaw);

@@ -19,7 +19,7 @@ const { values } = parseArgs({
   },
 });
 if (!values.faces || !values.groups) {
-  console.error("usage: pose_readings.ts --faces FILE.npy --groups LABEL,LABEL,...");
+  console.error("usage: pose_readings.ts --faces FILE.npy --groups LABEL,LABEL,... [--device native]");
   Deno.exit(2);
 }
 const labels = values.groups.split(",");

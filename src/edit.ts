@@ -21,7 +21,7 @@
  */
 import { embed } from "./estimators/embed.ts";
 import { attributesOfFeatures } from "./estimators/attributes.ts";
-import { estimateLandmarkYaw, estimatePose } from "./estimators/pose.ts";
+import { estimateLandmarkYaw, estimatePose, expectedLandmarkYaw } from "./estimators/pose.ts";
 import type { RgbImage } from "./image/codec.ts";
 import { drawMask, type TokenMask } from "./mask.ts";
 import type { ModelPack } from "./model_pack.ts";
@@ -56,8 +56,10 @@ export interface EditTargets {
 }
 
 /**
- * Degrees the landmark reading of yaw may differ from a yaw target beyond the yaw tolerance: its error against the
- * pose network on real faces (MAE 2.1 degrees, 3.8 beyond 20 degrees).
+ * Degrees the landmark reading of yaw may differ, beyond the yaw tolerance, from what real faces at the yaw target
+ * read ({@linkcode expectedLandmarkYaw}). With it, 97-99 % of real faces pass at their own pose reading below 38 degrees
+ * and 91 % beyond (43 % there when the reading was compared with the target itself; `bench/pose_crosscheck.ts
+ * --labels`).
  *
  * @example
  * ```ts
@@ -106,7 +108,8 @@ export interface MeasuredAttributes {
   yaw: number;
   /**
    * Yaw read a second way, from landmark geometry ({@linkcode estimateLandmarkYaw}); measured when yaw is a target
-   * and the pack has a landmark model. A yaw target counts as reached only when this reading agrees too.
+   * and the pack has a landmark model. A yaw target counts as reached only when this reading is also within the yaw
+   * tolerance + {@linkcode LANDMARK_YAW_SLACK} of what real faces at the target read ({@linkcode expectedLandmarkYaw}).
    */
   landmarkYaw?: number;
   /** Degrees. */
@@ -379,8 +382,10 @@ export async function edit(vector: Float32Array, targets: EditTargets, options: 
         if (!(error <= tolerance[name])) reached = false;
       }
       if (landmarkYaws) {
-        // The pose network can be fooled by texture; the nose cannot: both readings must agree.
-        const error = Math.abs(landmarkYaws[i] - yawTarget!), allowed = tolerance.yaw + LANDMARK_YAW_SLACK;
+        // The pose network can be fooled by texture; the nose cannot: the landmark reading must be what real faces
+        // turned that far read (it saturates on large turns, so not the target itself).
+        const error = Math.abs(landmarkYaws[i] - expectedLandmarkYaw(yawTarget!));
+        const allowed = tolerance.yaw + LANDMARK_YAW_SLACK;
         loss += (error / Math.max(allowed, 1e-9)) ** 2;
         if (!(error <= allowed)) reached = false;
       }

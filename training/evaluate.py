@@ -117,8 +117,11 @@ def frame_mask(faces: np.ndarray, rows: np.ndarray, sample: int = 4000) -> torch
 
 
 def region_measures(renders: torch.Tensor, real: torch.Tensor, frame: torch.Tensor) -> dict:
-    """L1 and diversity on the face and on the frame pixels separately."""
-    out = {}
+    """L1 and diversity on the face and on the frame pixels separately, and the
+    mean value of render and real face in the frame (black is -1)."""
+    out = {"frame_share": round(frame.float().mean().item(), 4)}
+    if not frame.any():  # no padded pixels in the training faces: only the face region exists
+        return out
     error = (renders - real).abs().mean(1)
     renders_hwc, real_hwc = renders.permute(0, 2, 3, 1), real.permute(0, 2, 3, 1)
     subset = slice(0, min(500, len(renders)))
@@ -126,7 +129,8 @@ def region_measures(renders: torch.Tensor, real: torch.Tensor, frame: torch.Tens
         out[f"{region}_l1"] = round(error[:, pixels].mean().item(), 4)
         out[f"{region}_diversity"] = round(
             mean_pairwise_l1(renders_hwc[subset][:, pixels]) / mean_pairwise_l1(real_hwc[subset][:, pixels]), 4)
-    out["frame_share"] = round(frame.float().mean().item(), 4)
+    out["frame_mean_render"] = round(renders_hwc[:, frame].mean().item(), 4)
+    out["frame_mean_real"] = round(real_hwc[:, frame].mean().item(), 4)
     return out
 
 
@@ -202,7 +206,8 @@ def main() -> None:
         else:
             index = np.linspace(0, len(faces) - 1, int(rows)).round().astype(int)
         for method, fn in methods.items():
-            results[f"{name} / {method}"] = measure(fn, identity_net, np.asarray(faces[index]), features[index], frame=frame)
+            results[f"{name} / {method}"] = measure(fn, identity_net, np.asarray(faces[index]), features[index],
+                                                    frame=frame)
             print(f"{name} / {method}: {json.dumps(results[f'{name} / {method}'])}", flush=True)
     if args.json:
         with open(args.json, "w") as f:

@@ -12,7 +12,7 @@
 #   CARRY=.gpu MINUTES=7 OUT=/tmp/out bash training/gpu_train.sh
 #
 # $CARRY holds utk.webp.npz (training/pack_faces.py pack), fr_feature.onnx
-# and fr_pose.onnx. DEVICE=cpu MINUTES=0.3 dry-runs it on a CPU machine.
+# and fr_pose.onnx. DEVICE=cpu MINUTES=0.5 BATCH=4 dry-runs it on a CPU machine.
 set -u
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1

@@ -2,9 +2,11 @@
 a checkpoint, measured as evaluate.py measures (frame split included):
 
   * mix:   (1 - w) G(v) + w R(v), and G(v) + w (R(v) - R(mean v)), R = the ridge baseline;
-  * fit:   the best linear correction, a ridge from v to the residual x - G(v)
+  * fit:   the best linear correction, a ridge from v to the residual x - clamp(G(v))
            on --fit-faces training faces, lambda picked on the last 1,000
-           training rows (as evaluate.py picks ridge's), then G(v) + S(v).
+           training rows (as evaluate.py picks ridge's), then clamp(G(v)) + S(v).
+           (The token masks depend on the batch size, as in evaluate.py: fit
+           batches of 100 and 1,000, evaluation batches of 50.)
 
     /usr/bin/python3 training/linear_checks.py --train $WORK/utk --split split.json \
         --identity fr_feature.onnx --checkpoint training/checkpoints/vec2face-small.pt \
@@ -33,14 +35,15 @@ PIXELS = 112 * 112 * 3
 
 
 def residual_ridge(generator, features: np.ndarray, faces: np.ndarray, rows: np.ndarray, count: int):
-    """Ridge from v to x - G(v) (HWC pixels, intercept), fitted on `count` rows
+    """Ridge from v to x - clamp(G(v)) (HWC pixels, intercept), fitted on `count` rows
     spread over all but the last 1,000 training rows; lambda on those 1,000."""
     fit_rows = rows[:-1000][np.linspace(0, len(rows) - 1001, count).round().astype(int)]
     val_rows = rows[-1000:]
 
     def residual(chunk: np.ndarray) -> np.ndarray:
         real = to_tensor(np.asarray(faces[chunk]))
-        return (real - generator(features[chunk]).clamp(-1, 1)).permute(0, 2, 3, 1).reshape(len(chunk), -1).double().numpy()
+        rendered = generator(features[chunk]).clamp(-1, 1)
+        return (real - rendered).permute(0, 2, 3, 1).reshape(len(chunk), -1).double().numpy()
 
     x = features[fit_rows].astype(np.float64)
     mean_x = x.mean(0)
@@ -107,7 +110,8 @@ def main() -> None:
     for w in [float(x) for x in args.weights.split(",")]:
         methods[f"mix {w}"] = lambda v, w=w: (1 - w) * generator(v) + w * ridge(v)
         methods[f"deviation {w}"] = lambda v, w=w: generator(v) + w * (ridge(v) - ridge_of_mean)
-    methods["linear correction"] = lambda v: generator(v) + correction(v)
+    # The correction was fitted to x - clamp(G(v)): apply it to the clamped render too.
+    methods["linear correction"] = lambda v: generator(v).clamp(-1, 1) + correction(v)
     for spec in args.eval:
         name, prefix, rows = spec.split(":")
         faces = np.load(prefix + ".faces.npy", mmap_mode="r")

@@ -1,17 +1,19 @@
 """Synthetic head turns for pose-conditioned training: UTKFace has almost no
 turned faces (0.59 % of the training faces at |yaw| >= 38 degrees by fr_pose,
-99th percentile 35.4), so a generator cannot learn yaw 45 from it. Each aligned
-face is turned about a vertical axis on a cylinder-plus-nose head model, by
-inverse warping (torch grid_sample): a face pixel at horizontal offset u = (x -
-centre) / radius sits at angle asin(u) on the cylinder; turned by theta it
-appears at sin(asin(u) + theta). Source points that turn out of sight are
-dropped; output columns that the source never showed (the side coming into
-view) take the nearest visible column, so that side stretches; the background
-beside the head shifts with the silhouette. The nose sticks out of
-the cylinder (extra depth near the centre line), so it moves further than the
-cheeks, as on a real head. Crude next to 3D face profiling, but geometric: both
-the pose network and landmark geometry see a turn (calibrated in
-training/README.md), not a texture.
+99th percentile 35.4), so a generator cannot learn yaw 45 from it. Each aligned,
+near-frontal face is turned about a vertical axis on a cylinder-plus-nose head
+model by inverse warping (torch grid_sample): a face pixel at horizontal offset
+u = (x - centre) / radius sits at angle asin(u) on the cylinder; turned by theta
+it appears at sin(asin(u) + theta). The nose sticks out of the cylinder (extra
+depth near the centre line), so it moves further than the cheeks, as on a real
+head. Source points turned out of sight are dropped; the part of the head that
+would come into view was never photographed, so the head simply ends there and
+the background beside it shifts with the silhouette (beyond the image edge it
+repeats the edge column: black on UTKFace's padded frame). The result is
+re-centred on the eyes (alignment would also rescale; this does not). Crude
+next to 3D face profiling, but geometric: both the pose network and landmark
+geometry read the turn (calibrated in training/README.md), up to about 30
+degrees.
 """
 
 from __future__ import annotations
@@ -32,14 +34,16 @@ EYE_U = 0.39  # the template's eyes sit at +-18 pixels from the centre line: +-0
 def turn_faces(faces: torch.Tensor, yaw_degrees: torch.Tensor, samples: int = 225) -> torch.Tensor:
     """faces [B,3,112,112] in [-1, 1], yaw [B] in degrees -> the faces turned
     about a vertical axis, then re-centred so the midpoint of the eyes stays
-    where alignment puts it (as aligning the turned photo would). A positive
-    angle reads as a negative yaw to the pose model (estimatePose's sign)."""
+    where alignment puts it. A positive angle reads as a negative yaw to the
+    pose model (estimatePose's sign). Not the identity at 0 (columns snap to
+    the nearest of `samples` source positions): warp only the faces to turn."""
     batch, _, height, width = faces.shape
     theta = (yaw_degrees * math.pi / 180).view(batch, 1)
     u_src = torch.linspace(-1, 1, samples, dtype=faces.dtype, device=faces.device).view(1, samples)
     # Depth towards the camera: the cylinder's surface plus a nose ridge near the centre line.
     nose = NOSE_DEPTH * (1 - (u_src / NOSE_WIDTH).abs()).clamp(min=0)
     depth = DEPTH_RATIO * torch.sqrt((1 - u_src ** 2).clamp(min=0)) + nose
+    # The eyes' depth (outside the nose ridge, since EYE_U > NOSE_WIDTH): keep their midpoint in place.
     shift = DEPTH_RATIO * math.sqrt(1 - EYE_U ** 2) * torch.sin(theta)
     forward = u_src * torch.cos(theta) + depth * torch.sin(theta) - shift  # [B,S]: where each source column lands
     # A source point is hidden when a point nearer the camera lands at or beyond it: for a turn to the right
@@ -66,7 +70,7 @@ def turn_faces(faces: torch.Tensor, yaw_degrees: torch.Tensor, samples: int = 22
 
 
 def main() -> None:
-    """Writes near-frontal training faces turned by each angle, for
+    """Writes near-frontal faces (any rows of the file) turned by each angle, for
     bench/pose_readings.ts to read back (the calibration in training/README.md)."""
     import argparse
 

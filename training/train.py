@@ -34,11 +34,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pose_warp import turn_faces  # noqa: E402
 from onnx_to_torch import load as load_identity, normalise  # noqa: E402
+from pose_warp import turn_faces  # noqa: E402
 from vec2face import NUM_FEATURE_TOKENS, NUM_KEPT, CONFIGS, Vec2Face, count_parameters  # noqa: E402
 
 HOLDOUT = 1000
+
+FRONTAL_YAW = 10.0  # --turn-share turns only faces labelled within this of frontal (degrees)
 
 
 def truncnorm(rng: np.random.Generator, low: float, mu: float, std: float, high: float, size: int) -> np.ndarray:
@@ -155,8 +157,9 @@ def main() -> None:
     parser.add_argument("--flip", type=float, default=0.5,
                         help="probability of mirroring a face (yaw negated, identity vector re-embedded)")
     parser.add_argument("--turn-share", type=float, default=0.0,
-                        help="probability of turning a face by a synthetic head turn (pose_warp.py; its yaw label "
-                        "moves by the turn, its identity vector stays): dense pose supervision UTKFace lacks")
+                        help="probability of turning a near-frontal face (|yaw| < 10) by a synthetic head turn "
+                        "(pose_warp.py; its yaw label moves by the turn, its identity vector stays): dense pose "
+                        "supervision UTKFace lacks")
     parser.add_argument("--turn-range", type=float, default=30.0,
                         help="synthetic turns uniform in +-this (degrees; the warp reads true to about 30)")
     parser.add_argument("--pose-lr-scale", type=float, default=10.0, help="learning-rate factor of the pose layers")
@@ -181,6 +184,11 @@ def main() -> None:
     parser.add_argument("--ridge-init", action="store_true",
                         help="set the pixel_skip layer to the closed-form ridge from identity to downsampled faces")
     args = parser.parse_args()
+    if not 0 <= args.turn_share <= 1:
+        raise SystemExit(f"Cannot turn a share of the faces as {args.turn_share}: it must be in [0, 1]")
+    if args.turn_share > 0 and not CONFIGS[args.config].pose_inputs:
+        raise SystemExit(f"Cannot turn faces as asked (--turn-share {args.turn_share}): the yaw label must move with "
+                         f"the turn, so it needs a config with pose inputs (e.g. small-pose), not {args.config}")
 
     from evaluate import ssim  # here: evaluate imports this module
 
@@ -212,11 +220,6 @@ def main() -> None:
         row_weights /= row_weights.sum()
     ema = copy.deepcopy(model).requires_grad_(False)
     identity_net = load_identity(args.identity).to(device)
-    if args.turn_share > 0 and poses is None:
-        raise SystemExit(f"Cannot turn faces as asked (--turn-share {args.turn_share}): the yaw label must move with "
-                         f"the turn, so it needs a config with pose inputs (e.g. small-pose), not {args.config}")
-    if not 0 <= args.turn_share <= 1:
-        raise SystemExit(f"Cannot turn a share of the faces as {args.turn_share}: it must be in [0, 1]")
     pose_net = None
     if args.pose_weight > 0:
         if poses is None or not args.pose_estimator:
@@ -333,11 +336,13 @@ def main() -> None:
             if args.turn_share > 0:
                 # The same person turned: the vector stays, the pose input must explain the change. The warp's
                 # angle reads back as minus the pose model's yaw (calibrated in training/README.md).
-                turned = torch.from_numpy(rng.random(args.batch) < args.turn_share).to(device)
+                # Only near-frontal faces: the warp assumes a frontal head and reads true to about 30 degrees.
+                to_turn = torch.from_numpy(rng.random(args.batch) < args.turn_share).to(device)
+                to_turn = to_turn & (pose[:, 0].abs() < FRONTAL_YAW)
                 angle = torch.from_numpy(rng.uniform(-args.turn_range, args.turn_range, args.batch).astype(np.float32))
-                angle = torch.where(turned, angle.to(device), torch.zeros_like(pose[:, 0]))
+                angle = torch.where(to_turn, angle.to(device), torch.zeros_like(pose[:, 0]))
                 with torch.no_grad():
-                    target = torch.where(turned[:, None, None, None], turn_faces(target, angle), target)
+                    target = torch.where(to_turn[:, None, None, None], turn_faces(target, angle), target)
                 pose[:, 0] = pose[:, 0] - angle
         masked, kept = training_masks_torch(generator, args.batch, device)
         render = model(vectors, masked, kept, pose)

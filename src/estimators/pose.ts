@@ -176,6 +176,37 @@ export function noseJawRatio(points: readonly Point[]): number {
   return left + right > 0 ? (left - right) / (left + right) : 0;
 }
 
+// What real faces read by landmarks, given the pose network's yaw y: least squares a*y + b*y^3 + c over 2,356 UTKFace
+// aligned faces (1,200 spread evenly and every face labelled at |yaw| >= 25) and their mirror images
+// (`bench/pose_crosscheck.ts --calibrate 1200 --labels`). The landmark reading saturates on large turns: faces the
+// pose network reads at 38 degrees or more read 30.6 on average by landmarks (the jaw side turning away is hidden, so
+// the nose-jaw ratio stops growing), so agreement is judged against this, not against the pose reading itself.
+const LANDMARK_GIVEN_POSE = [0.9553, -1.302e-4, -0.730] as const;
+// The cubic peaks here; beyond it, the reading is held at the peak (it cannot fall as the head turns further).
+const LANDMARK_GIVEN_POSE_PEAK = Math.sqrt(LANDMARK_GIVEN_POSE[0] / (-3 * LANDMARK_GIVEN_POSE[1]));
+
+/**
+ * The landmark yaw ({@linkcode estimateLandmarkYaw}) that real faces read at a
+ * given pose-network yaw: near-equal up to about 20 degrees, then saturating
+ * (about 30.4 at 45, held beyond 49.5 degrees). `edit` compares the landmark
+ * reading of a face with this for its yaw target: a real turn passes, a texture
+ * that only fools the pose network (landmark yaw near 0) does not.
+ *
+ * @example
+ * ```ts
+ * import { expectedLandmarkYaw } from "./pose.ts";
+ * console.assert(Math.abs(expectedLandmarkYaw(45) - 30.4) < 0.1);
+ * console.assert(expectedLandmarkYaw(-45) < -30 && expectedLandmarkYaw(0) < 0);
+ * ```
+ */
+export function expectedLandmarkYaw(poseYaw: number): number {
+  if (!Number.isFinite(poseYaw)) {
+    throw new RangeError(`Cannot predict the landmark yaw of a pose yaw as a number: current value is ${poseYaw}`);
+  }
+  const y = Math.max(-LANDMARK_GIVEN_POSE_PEAK, Math.min(LANDMARK_GIVEN_POSE_PEAK, poseYaw));
+  return LANDMARK_GIVEN_POSE[0] * y + LANDMARK_GIVEN_POSE[1] * y ** 3 + LANDMARK_GIVEN_POSE[2];
+}
+
 /**
  * A second reading of yaw from face geometry alone: where the nose tip sits
  * between the two sides of the jaw (`fr_landmark`'s 68 points: 30 between 2

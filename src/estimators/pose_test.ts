@@ -3,7 +3,7 @@ import { loadPack } from "../model_pack.ts";
 import { render } from "../render.ts";
 import { sample } from "../sample.ts";
 import { mirrorImage } from "../image/transform.ts";
-import { estimateLandmarkYaw, estimatePose, poseCrop } from "./pose.ts";
+import { estimateLandmarkYaw, estimatePose, expectedLandmarkYaw, poseCrop } from "./pose.ts";
 import type { OnnxSession, TensorData } from "../_backend.ts";
 
 Deno.test("poseCrop grows the box by a quarter on each side and stretches it to 224x224", () => {
@@ -106,4 +106,23 @@ Deno.test("estimateLandmarkYaw on the real model: a mirrored face reads the oppo
     // r flips sign under mirroring, so yaw + mirrored yaw = 2 x offset (-1.69), up to the landmark model's asymmetry.
     assert.ok(Math.abs(yaw + mirrored[i] + 3.38) < 4, `landmark yaw ${yaw} and mirrored ${mirrored[i]}`);
   }
+});
+
+Deno.test("expectedLandmarkYaw follows the pose reading for small turns, saturates on large ones, never falls back", () => {
+  // Near frontal the two readings agree (within the fit's offset).
+  for (const yaw of [-10, -5, 0, 5, 10]) {
+    assert.ok(Math.abs(expectedLandmarkYaw(yaw) - yaw) < 1.5, `yaw ${yaw}: ${expectedLandmarkYaw(yaw)}`);
+  }
+  // Large turns read well short of the target: what real faces read, not the target itself.
+  assert.ok(expectedLandmarkYaw(45) > 28 && expectedLandmarkYaw(45) < 33, `45: ${expectedLandmarkYaw(45)}`);
+  assert.ok(expectedLandmarkYaw(-45) < -28 && expectedLandmarkYaw(-45) > -33, `-45: ${expectedLandmarkYaw(-45)}`);
+  // Monotone non-decreasing over every yaw: held at the cubic's peak beyond it.
+  let previous = -Infinity;
+  for (let yaw = -120; yaw <= 120; yaw += 0.5) {
+    const value = expectedLandmarkYaw(yaw);
+    assert.ok(value >= previous - 1e-9, `falls at ${yaw}: ${value} < ${previous}`);
+    previous = value;
+  }
+  assert.equal(expectedLandmarkYaw(90), expectedLandmarkYaw(170));
+  assert.throws(() => expectedLandmarkYaw(NaN), RangeError);
 });
