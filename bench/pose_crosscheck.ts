@@ -15,7 +15,7 @@
 // pack's `edit` towards yaw 45 on K sampled identities (as bench/edit_bench.ts), both readings of the results.
 import { parseArgs } from "node:util";
 import { checkDevice } from "../src/_backend.ts";
-import { edit } from "../src/edit.ts";
+import { edit, EDIT_TOLERANCES, LANDMARK_YAW_SLACK } from "../src/edit.ts";
 import {
   ALIGNED_POSE_BOX,
   estimateLandmarkYaw,
@@ -26,9 +26,9 @@ import {
 import { predictLandmarks } from "../src/estimators/landmarks.ts";
 import type { RgbImage } from "../src/image/codec.ts";
 import { mirrorImage } from "../src/image/transform.ts";
+import { solveLinear } from "../src/linalg.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "../src/model_pack.ts";
 import { decodeImagesNpy, decodeNpy } from "../src/npy.ts";
-import { EDIT_TOLERANCES, LANDMARK_YAW_SLACK } from "../src/edit.ts";
 import { render } from "../src/render.ts";
 import { sample } from "../src/sample.ts";
 
@@ -99,31 +99,23 @@ if (values.labels) {
   const labels = decodeNpy(await Deno.readFile(values.labels));
   const turnedRows = Array.from({ length: labels.shape[0] }, (_, i) => i)
     .filter((i) => Math.abs(labels.data[i * labels.shape[1]]) >= 25);
-  const fitRows = [...new Set([...rows, ...turnedRows])];
-  const fitFaces = fitRows.map((row) => stored.image(row));
-  const fitSet = [...fitFaces, ...fitFaces.map(mirrorImage)];
-  const y = (await estimatePose(fitSet, { pack })).map((p) => p.yaw);
+  // The calibration faces (and mirrors) already have their pose read: read only the turned faces not among them.
+  const calibrationRows = new Set(rows);
+  const extraFaces = turnedRows.filter((row) => !calibrationRows.has(row)).map((row) => stored.image(row));
+  const extra = [...extraFaces, ...extraFaces.map(mirrorImage)];
+  const fitSet = [...calibration, ...extra];
+  const y = [...poseYaw, ...(await estimatePose(extra, { pack })).map((p) => p.yaw)];
   const landmark = await estimateLandmarkYaw(fitSet, { pack });
   // Least squares landmark ~ a*y + b*y^3 + c (normal equations, 3x3).
   const basis = y.map((v) => [v, v ** 3, 1]);
   const normal = [0, 1, 2].map((j) => [0, 1, 2].map((k) => basis.reduce((sum, row) => sum + row[j] * row[k], 0)));
   const right = [0, 1, 2].map((j) => basis.reduce((sum, row, i) => sum + row[j] * landmark[i], 0));
-  for (let col = 0; col < 3; col++) {
-    for (let row = col + 1; row < 3; row++) {
-      const factor = normal[row][col] / normal[col][col];
-      for (let k = col; k < 3; k++) normal[row][k] -= factor * normal[col][k];
-      right[row] -= factor * right[col];
-    }
-  }
-  const coefficients = [0, 0, 0];
-  for (let row = 2; row >= 0; row--) {
-    coefficients[row] = (right[row] - [0, 1, 2].slice(row + 1).reduce((sum, k) =>
-      sum + normal[row][k] * coefficients[k], 0)) /
-      normal[row][row];
-  }
+  const coefficients = solveLinear(normal, right);
   const allowed = EDIT_TOLERANCES.yaw + LANDMARK_YAW_SLACK;
   console.log(
-    `landmark yaw given the pose network's yaw y, on ${fitSet.length} faces (${fitRows.length}: ${rows.length} spread, ` +
+    `landmark yaw given the pose network's yaw y, on ${fitSet.length} faces (${
+      rows.length + extraFaces.length
+    }: ${rows.length} spread, ` +
       `every one labelled |yaw| >= 25, and their mirror images): ${coefficients[0].toFixed(4)} y + ` +
       `${coefficients[1].toExponential(3)} y^3 + ${coefficients[2].toFixed(3)} (the runtime's expectedLandmarkYaw ` +
       `uses the fit of the last calibration)\n\n| pose network |yaw| | faces | landmark yaw (mean abs) | ` +

@@ -23,6 +23,7 @@ import { embed } from "./estimators/embed.ts";
 import { attributesOfFeatures } from "./estimators/attributes.ts";
 import { estimateLandmarkYaw, estimatePose, expectedLandmarkYaw } from "./estimators/pose.ts";
 import type { RgbImage } from "./image/codec.ts";
+import { solveLinear } from "./linalg.ts";
 import { drawMask, type TokenMask } from "./mask.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { decodeNpy } from "./npy.ts";
@@ -225,24 +226,6 @@ function orthonormalRows(rows: Float64Array[]): Float64Array[] {
   return basis;
 }
 
-/** Solves the small square system `a x = b` by Gaussian elimination with pivoting; least-norm fallback on singular. */
-function solve(a: number[][], b: number[]): number[] {
-  const n = b.length;
-  const m = a.map((row, i) => [...row, b[i]]);
-  for (let c = 0; c < n; c++) {
-    let pivot = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r][c]) > Math.abs(m[pivot][c])) pivot = r;
-    if (Math.abs(m[pivot][c]) < 1e-9) return new Array(n).fill(0);
-    [m[c], m[pivot]] = [m[pivot], m[c]];
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = m[r][c] / m[c][c];
-      for (let k = c; k <= n; k++) m[r][k] -= f * m[c][k];
-    }
-  }
-  return m.map((row, i) => row[n] / row[i]);
-}
-
 /**
  * Edits an identity vector towards attribute targets within a budget of
  * generator calls, keeping the face's identity; always returns, with what it
@@ -430,7 +413,7 @@ export async function edit(vector: Float32Array, targets: EditTargets, options: 
       const residual = newtonVariables.map(([name]) =>
         workingTarget(name, goals.find(([goal]) => goal === name)![1]) - working(best.attributes, name)
       );
-      const step = solve(jacobian, residual);
+      const step = solveLinear(jacobian, residual);
       const scale = Math.min(1, ...step.map((s, k) => stepLimit(newtonVariables[k][1]) / Math.abs(s || 1e-12)));
       if (step.some((s) => s !== 0)) {
         for (const factor of [1, 0.6, 1.5].slice(0, Math.max(1, Math.min(3, count - 1)))) {

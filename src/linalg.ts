@@ -238,3 +238,32 @@ function diagonalizeTridiagonal(w: Float64Array, n: number, d: Float64Array, e: 
     e[l] = 0;
   }
 }
+
+/**
+ * Solves a small square system `a x = b` by Gaussian elimination with partial
+ * pivoting, in float64; returns zeros when `a` is singular (a pivot below
+ * 1e-9), so a caller stepping by `x` stays put. Inputs are not modified.
+ *
+ * @example
+ * ```ts
+ * import { solveLinear } from "./linalg.ts";
+ * const [x, y] = solveLinear([[2, 1], [1, 3]], [3, 5]);
+ * console.assert(Math.abs(x - 0.8) < 1e-12 && Math.abs(y - 1.4) < 1e-12);
+ * ```
+ */
+export function solveLinear(a: readonly (readonly number[])[], b: readonly number[]): number[] {
+  const n = b.length;
+  const m = a.map((row, i) => [...row, b[i]]);
+  for (let c = 0; c < n; c++) {
+    let pivot = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(m[r][c]) > Math.abs(m[pivot][c])) pivot = r;
+    if (Math.abs(m[pivot][c]) < 1e-9) return new Array(n).fill(0);
+    [m[c], m[pivot]] = [m[pivot], m[c]];
+    for (let r = 0; r < n; r++) {
+      if (r === c) continue;
+      const f = m[r][c] / m[c][c];
+      for (let k = c; k <= n; k++) m[r][k] -= f * m[c][k];
+    }
+  }
+  return m.map((row, i) => row[n] / row[i]);
+}

@@ -63,14 +63,8 @@ export function encodeNpy(matrix: NpyMatrix, options: { half?: boolean } = {}): 
  * ```
  */
 export function decodeNpy(bytes: Uint8Array): NpyMatrix {
-  if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) {
-    throw new TypeError("Cannot read .npy as NumPy data: current bytes do not start with \\x93NUMPY");
-  }
+  const { header, start } = readHeader(bytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const major = bytes[6];
-  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const headerStart = major === 1 ? 10 : 12;
-  const header = new TextDecoder().decode(bytes.subarray(headerStart, headerStart + headerLength));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*True/.test(header);
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
@@ -89,7 +83,6 @@ export function decodeNpy(bytes: Uint8Array): NpyMatrix {
   const count = shape[0] * shape[1];
   const size = { "<f4": 4, "<f2": 2, "<f8": 8 }[descr];
   if (!size) throw new TypeError(`Cannot read .npy as float data: current dtype is ${descr}`);
-  const start = headerStart + headerLength;
   if (bytes.length - start < count * size) {
     throw new RangeError(
       `Cannot read .npy of shape (${dims.join(", ")}) ${descr}: current file is truncated (${
@@ -107,6 +100,19 @@ export function decodeNpy(bytes: Uint8Array): NpyMatrix {
       : fromHalf(view.getUint16(offset, true));
   }
   return { shape, data };
+}
+
+/** The header text of `.npy` bytes (format 1.0, or 2.0/3.0 with a 4-byte length) and where the data starts. */
+function readHeader(bytes: Uint8Array): { header: string; start: number } {
+  if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) {
+    throw new TypeError("Cannot read .npy as NumPy data: current bytes do not start with \\x93NUMPY");
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const major = bytes[6];
+  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
+  const headerStart = major === 1 ? 10 : 12;
+  const header = new TextDecoder().decode(bytes.subarray(headerStart, headerStart + headerLength));
+  return { header, start: headerStart + headerLength };
 }
 
 function toHalf(value: number): number {
@@ -159,14 +165,7 @@ export interface NpyImages {
  * ```
  */
 export function decodeImagesNpy(bytes: Uint8Array): NpyImages {
-  if (bytes.length < 10 || !MAGIC.every((b, i) => bytes[i] === b)) {
-    throw new TypeError("Cannot read .npy as NumPy data: current bytes do not start with \\x93NUMPY");
-  }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const major = bytes[6];
-  const headerLength = major === 1 ? view.getUint16(8, true) : view.getUint32(8, true);
-  const headerStart = major === 1 ? 10 : 12;
-  const header = new TextDecoder().decode(bytes.subarray(headerStart, headerStart + headerLength));
+  const { header, start } = readHeader(bytes);
   const shape = /'shape':\s*\((\d+),\s*(\d+),\s*(\d+),\s*3\)/.exec(header);
   if (!/'descr':\s*'\|u1'/.test(header) || !shape) {
     throw new TypeError(
@@ -174,7 +173,7 @@ export function decodeImagesNpy(bytes: Uint8Array): NpyImages {
     );
   }
   const [count, height, width] = shape.slice(1).map(Number);
-  const size = height * width * 3, start = headerStart + headerLength;
+  const size = height * width * 3;
   if (bytes.length - start < count * size) {
     throw new RangeError(
       `Cannot read ${count} images of ${width}x${height} from .npy: current file is truncated (${

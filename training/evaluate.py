@@ -162,6 +162,39 @@ def measure(render_fn, identity_net, faces: np.ndarray, features: np.ndarray, ba
         }
 
 
+def held_and_training_rows(split_path: str):
+    """The held-out rows of a training run's split.json and the rows it trained on."""
+    split = json.load(open(split_path))
+    held = np.array(split["holdout"])
+    return held, np.setdiff1d(np.arange(split["count"]), held)
+
+
+def load_generator(checkpoint: str):
+    """The EMA weights of a train.py checkpoint as render(vectors [N, 512]) ->
+    [N, 3, 112, 112] (no gradient), with the runtime's inference masks seeded
+    by the batch size; and the checkpoint's step."""
+    state = torch.load(checkpoint, map_location="cpu")
+    model = Vec2Face(CONFIGS[state["config"]])
+    model.load_state_dict(state["ema"])
+    model.eval()
+
+    def generator(vectors: np.ndarray) -> torch.Tensor:
+        with torch.no_grad():
+            v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+            return model(v, *inference_masks(len(v), seed=len(v)))
+
+    return generator, state["step"]
+
+
+def eval_set(spec: str, held: np.ndarray):
+    """--eval NAME:PREFIX:ROWS -> NAME, faces, features (ROWS: ``holdout``, or N spread evenly over the file)."""
+    name, prefix, rows = spec.split(":")
+    faces = np.load(prefix + ".faces.npy", mmap_mode="r")
+    features = np.load(prefix + ".features.npy")
+    index = held if rows == "holdout" else np.linspace(0, len(faces) - 1, int(rows)).round().astype(int)
+    return name, np.asarray(faces[index]), features[index]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", required=True, help="training data prefix (ridge fit)")
@@ -176,38 +209,21 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    split = json.load(open(args.split))
     identity_net = load_identity(args.identity)
     train_faces = np.load(args.train + ".faces.npy", mmap_mode="r")
     train_features = np.load(args.train + ".features.npy")
-    held = np.array(split["holdout"])
-    train_rows = np.setdiff1d(np.arange(split["count"]), held)
+    held, train_rows = held_and_training_rows(args.split)
     frame = frame_mask(train_faces, train_rows) if args.regions else None
     methods = {} if args.no_ridge else {"ridge": fit_ridge(train_features, train_faces, train_rows)}
     if args.checkpoint:
-        state = torch.load(args.checkpoint, map_location="cpu")
-        model = Vec2Face(CONFIGS[state["config"]])
-        model.load_state_dict(state["ema"])
-        model.eval()
-
-        def generator(vectors: np.ndarray) -> torch.Tensor:
-            v = torch.from_numpy(vectors)
-            return model(v, *inference_masks(len(v), seed=len(v)))
-
-        methods[f"generator (step {state['step']})"] = generator
+        generator, step = load_generator(args.checkpoint)
+        methods[f"generator (step {step})"] = generator
 
     results = {}
     for spec in args.eval:
-        name, prefix, rows = spec.split(":")
-        faces = np.load(prefix + ".faces.npy", mmap_mode="r")
-        features = np.load(prefix + ".features.npy")
-        if rows == "holdout":
-            index = held
-        else:
-            index = np.linspace(0, len(faces) - 1, int(rows)).round().astype(int)
+        name, faces, features = eval_set(spec, held)
         for method, fn in methods.items():
-            results[f"{name} / {method}"] = measure(fn, identity_net, np.asarray(faces[index]), features[index],
-                                                    frame=frame)
+            results[f"{name} / {method}"] = measure(fn, identity_net, faces, features, frame=frame)
             print(f"{name} / {method}: {json.dumps(results[f'{name} / {method}'])}", flush=True)
     if args.json:
         with open(args.json, "w") as f:

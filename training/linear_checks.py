@@ -26,10 +26,10 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evaluate import fit_ridge, frame_mask, measure  # noqa: E402
+from evaluate import (eval_set, fit_ridge, frame_mask, held_and_training_rows, load_generator,  # noqa: E402
+                      measure)
 from onnx_to_torch import load as load_identity  # noqa: E402
-from train import inference_masks, to_tensor  # noqa: E402
-from vec2face import CONFIGS, Vec2Face  # noqa: E402
+from train import to_tensor  # noqa: E402
 
 PIXELS = 112 * 112 * 3
 
@@ -86,23 +86,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    split = json.load(open(args.split))
     identity_net = load_identity(args.identity)
     train_faces = np.load(args.train + ".faces.npy", mmap_mode="r")
     train_features = np.load(args.train + ".features.npy")
-    held = np.array(split["holdout"])
-    train_rows = np.setdiff1d(np.arange(split["count"]), held)
+    held, train_rows = held_and_training_rows(args.split)
     frame = frame_mask(train_faces, train_rows)
     ridge = fit_ridge(train_features, train_faces, train_rows)
-    state = torch.load(args.checkpoint, map_location="cpu")
-    model = Vec2Face(CONFIGS[state["config"]])
-    model.load_state_dict(state["ema"])
-    model.eval()
-
-    def generator(vectors: np.ndarray) -> torch.Tensor:
-        with torch.no_grad():
-            v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-            return model(v, *inference_masks(len(v), seed=len(v)))
+    generator, _ = load_generator(args.checkpoint)
 
     ridge_of_mean = ridge(train_features[train_rows].mean(0, keepdims=True))
     correction = residual_ridge(generator, train_features, train_faces, train_rows, args.fit_faces)
@@ -113,12 +103,9 @@ def main() -> None:
     # The correction was fitted to x - clamp(G(v)): apply it to the clamped render too.
     methods["linear correction"] = lambda v: generator(v).clamp(-1, 1) + correction(v)
     for spec in args.eval:
-        name, prefix, rows = spec.split(":")
-        faces = np.load(prefix + ".faces.npy", mmap_mode="r")
-        features = np.load(prefix + ".features.npy")
-        index = held if rows == "holdout" else np.linspace(0, len(faces) - 1, int(rows)).round().astype(int)
+        name, faces, features = eval_set(spec, held)
         for method, fn in methods.items():
-            result = measure(fn, identity_net, np.asarray(faces[index]), features[index], frame=frame)
+            result = measure(fn, identity_net, faces, features, frame=frame)
             print(f"{name} / {method}: {json.dumps(result)}", flush=True)
 
 
