@@ -106,6 +106,74 @@ def split_rows(count: int):
     return np.sort(order[HOLDOUT:]), np.sort(order[:HOLDOUT])
 
 
+def padding_masks(faces, device=torch.device("cpu"), chunk: int = 2000) -> np.ndarray:
+    """bool [N, 112, 112]: where the alignment padded each face, i.e. pixels
+    black in every channel (< 8) connected (8-neighbours) to the image
+    border; dark hair inside the face stays face. SciPy's labelling on a CPU
+    (UTKFace: ~20 s), a flood fill (``border_connected``) on a GPU."""
+    out = np.zeros(faces.shape[:3], bool)
+    for start in range(0, len(faces), chunk):
+        dark = np.asarray(faces[start:start + chunk]).max(-1) < 8
+        if device.type != "cpu":
+            out[start:start + chunk] = border_connected(torch.from_numpy(dark).to(device)).cpu().numpy()
+            continue
+        from scipy import ndimage
+
+        for i, image in enumerate(dark):
+            labels, count = ndimage.label(image, structure=np.ones((3, 3)))
+            if count:
+                edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+                out[start + i] = np.isin(labels, edge[edge > 0])
+    return out
+
+
+def border_connected(dark: torch.Tensor) -> torch.Tensor:
+    """bool [N, H, W]: the pixels of ``dark`` reachable from the image border
+    through dark pixels (8-neighbours), by repeated 3x3 max-pooling."""
+    dark_f = dark[:, None].float()
+    reached = torch.zeros_like(dark_f)
+    reached[..., 0, :], reached[..., -1, :] = dark_f[..., 0, :], dark_f[..., -1, :]
+    reached[..., :, 0], reached[..., :, -1] = dark_f[..., :, 0], dark_f[..., :, -1]
+    while True:
+        grown = F.max_pool2d(reached, 3, stride=1, padding=1) * dark_f
+        if torch.equal(grown, reached):
+            return reached[:, 0].bool()
+        reached = grown
+
+
+def random_backdrops(count: int, generator: torch.Generator, device) -> torch.Tensor:
+    """[count, 3, 112, 112] in [-1, 1]: smooth random backgrounds, like an
+    out-of-focus scene behind a head: a muted colour per image (pulled 70 %
+    to grey) plus 4x4 fields of brightness (amplitude 0.3) and colour
+    (0.08), upsampled."""
+    base = torch.rand(count, 3, 1, 1, generator=generator, device=device)
+    base = 0.3 * base + 0.7 * base.mean(1, keepdim=True)
+    brightness = (torch.rand(count, 1, 4, 4, generator=generator, device=device) - 0.5) * 0.6
+    colour = (torch.rand(count, 3, 4, 4, generator=generator, device=device) - 0.5) * 0.16
+    field = F.interpolate(brightness + colour, size=(112, 112), mode="bicubic", align_corners=False)
+    return (base + field).clamp(0, 1) * 2 - 1
+
+
+def recoloured(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Photometric changes of [B,3,H,W] faces in [-1, 1], one draw per face:
+    gamma exp(U(-0.35, 0.35)), saturation U(0.3, 1.4) (towards grey), colour
+    gains U(0.88, 1.12) per channel, contrast U(0.7, 1.3) about the face's
+    mean, brightness U(-0.12, 0.12). Geometry is untouched, so the alignment
+    holds; the caller recomputes the identity vector of the result."""
+
+    def uniform(low: float, high: float, *shape: int) -> torch.Tensor:
+        draw = torch.rand(len(images), *shape, generator=generator, device=images.device)
+        return (low + (high - low) * draw).view(len(images), -1, 1, 1)
+
+    x = ((images + 1) / 2).clamp(0, 1) ** torch.exp(uniform(-0.35, 0.35, 1))
+    grey = (x * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    x = grey + uniform(0.3, 1.4, 1) * (x - grey)
+    x = x * uniform(0.88, 1.12, 3)
+    mean = x.mean((1, 2, 3), keepdim=True)
+    x = mean + uniform(0.7, 1.3, 1) * (x - mean) + uniform(-0.12, 0.12, 1)
+    return x.clamp(0, 1) * 2 - 1
+
+
 def to_tensor(faces: np.ndarray) -> torch.Tensor:
     """uint8 [B,112,112,3] -> float [B,3,112,112] in [-1, 1]."""
     return torch.from_numpy(faces.astype(np.float32)).permute(0, 3, 1, 2) / 127.5 - 1.0
@@ -180,12 +248,26 @@ def main() -> None:
     parser.add_argument("--spread-weight", type=float, default=0.0,
                         help="weight of a spread term: mean |D(render) - D(face)| over the batch's pairwise mean "
                         "absolute pixel distances (an L1-trained generator shrinks towards the mean face)")
+    parser.add_argument("--augment", type=float, default=0.0,
+                        help="share of each batch recoloured (gamma, saturation, colour cast, contrast, brightness) "
+                             "with its identity vector recomputed from the recoloured face: more of the identity "
+                             "model's feature space is seen with its pixels")
+    parser.add_argument("--backdrop", type=float, default=0.0,
+                        help="share of each batch whose padding (the black frame where the photo ended) gets a "
+                             "smooth random background, identity vector recomputed: photos that had a background "
+                             "there (LFW's do) should not render a black frame")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--ridge-init", action="store_true",
                         help="set the pixel_skip layer to the closed-form ridge from identity to downsampled faces")
     args = parser.parse_args()
     if not 0 <= args.turn_share <= 1:
         raise SystemExit(f"Cannot turn a share of the faces as {args.turn_share}: it must be in [0, 1]")
+    if not 0 <= args.augment <= 1:
+        raise SystemExit(f"Cannot recolour a share of the faces as {args.augment}: it must be in [0, 1]")
+    if not 0 <= args.backdrop <= 1:
+        raise SystemExit(f"Cannot give a backdrop to a share of the faces as {args.backdrop}: it must be in [0, 1]")
+    if args.backdrop > 0 and args.turn_share > 0:
+        raise SystemExit("Cannot combine --backdrop with --turn-share: the padding masks are of the unturned faces")
     if args.turn_share > 0 and not CONFIGS[args.config].pose_inputs:
         raise SystemExit(f"Cannot turn faces as asked (--turn-share {args.turn_share}): the yaw label must move with "
                          f"the turn, so it needs a config with pose inputs (e.g. small-pose), not {args.config}")
@@ -266,6 +348,7 @@ def main() -> None:
     features_on_device = torch.from_numpy(features).to(device)
     poses_on_device = torch.from_numpy(poses[:, :2].copy()).to(device) if poses is not None else None
     generator = torch.Generator(device=device).manual_seed(step + 1)
+    padding_on_device = torch.from_numpy(padding_masks(faces, device)).to(device) if args.backdrop > 0 else None
     snapshots = sorted(float(m) for m in args.snapshots.split(",") if m)
 
     def batch_faces(rows: np.ndarray) -> torch.Tensor:
@@ -344,6 +427,20 @@ def main() -> None:
                 with torch.no_grad():
                     target = torch.where(to_turn[:, None, None, None], turn_faces(target, angle), target)
                 pose[:, 0] = pose[:, 0] - angle
+        if args.backdrop > 0:
+            backdrop = torch.rand(args.batch, generator=generator, device=device) < args.backdrop
+            padded = padding_on_device[torch.from_numpy(rows).to(device)][:, None]
+            if poses is not None:  # the faces may have been flipped above
+                padded = torch.where(flip[:, None, None, None], padded.flip(-1), padded)
+            with torch.no_grad():
+                filled = torch.where(padded, random_backdrops(args.batch, generator, device), target)
+                target = torch.where(backdrop[:, None, None, None], filled, target)
+                vectors = torch.where(backdrop[:, None], identity_net(normalise(target)), vectors)
+        if args.augment > 0:
+            recolour = torch.rand(args.batch, generator=generator, device=device) < args.augment
+            with torch.no_grad():
+                target = torch.where(recolour[:, None, None, None], recoloured(target, generator), target)
+                vectors = torch.where(recolour[:, None], identity_net(normalise(target)), vectors)
         masked, kept = training_masks_torch(generator, args.batch, device)
         render = model(vectors, masked, kept, pose)
         l1 = (render - target).abs().mean()
