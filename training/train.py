@@ -111,14 +111,14 @@ def padding_masks(faces, device=torch.device("cpu"), chunk: int = 2000) -> np.nd
     black in every channel (< 8) connected (8-neighbours) to the image
     border; dark hair inside the face stays face. SciPy's labelling on a CPU
     (UTKFace: ~20 s), a flood fill (``border_connected``) on a GPU."""
+    if device.type == "cpu":
+        from scipy import ndimage
     out = np.zeros(faces.shape[:3], bool)
     for start in range(0, len(faces), chunk):
         dark = np.asarray(faces[start:start + chunk]).max(-1) < 8
         if device.type != "cpu":
             out[start:start + chunk] = border_connected(torch.from_numpy(dark).to(device)).cpu().numpy()
             continue
-        from scipy import ndimage
-
         for i, image in enumerate(dark):
             labels, count = ndimage.label(image, structure=np.ones((3, 3)))
             if count:
@@ -427,6 +427,7 @@ def main() -> None:
                 with torch.no_grad():
                     target = torch.where(to_turn[:, None, None, None], turn_faces(target, angle), target)
                 pose[:, 0] = pose[:, 0] - angle
+        changed = None
         if args.backdrop > 0:
             backdrop = torch.rand(args.batch, generator=generator, device=device) < args.backdrop
             padded = padding_on_device[torch.from_numpy(rows).to(device)][:, None]
@@ -435,12 +436,15 @@ def main() -> None:
             with torch.no_grad():
                 filled = torch.where(padded, random_backdrops(args.batch, generator, device), target)
                 target = torch.where(backdrop[:, None, None, None], filled, target)
-                vectors = torch.where(backdrop[:, None], identity_net(normalise(target)), vectors)
+            changed = backdrop
         if args.augment > 0:
             recolour = torch.rand(args.batch, generator=generator, device=device) < args.augment
             with torch.no_grad():
                 target = torch.where(recolour[:, None, None, None], recoloured(target, generator), target)
-                vectors = torch.where(recolour[:, None], identity_net(normalise(target)), vectors)
+            changed = recolour if changed is None else changed | recolour
+        if changed is not None:  # one identity pass for every face a data augmentation changed
+            with torch.no_grad():
+                vectors = torch.where(changed[:, None], identity_net(normalise(target)), vectors)
         masked, kept = training_masks_torch(generator, args.batch, device)
         render = model(vectors, masked, kept, pose)
         l1 = (render - target).abs().mean()
