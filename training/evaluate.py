@@ -40,7 +40,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_to_torch import load as load_identity, normalise  # noqa: E402
 from vec2face import CONFIGS, Vec2Face  # noqa: E402
-from train import inference_masks, to_tensor  # noqa: E402
+from train import inference_masks, to_tensor, training_masks  # noqa: E402
 
 
 def fit_ridge(features: np.ndarray, faces: np.ndarray, rows: np.ndarray):
@@ -169,10 +169,11 @@ def held_and_training_rows(split_path: str):
     return held, np.setdiff1d(np.arange(split["count"]), held)
 
 
-def load_generator(checkpoint: str):
+def load_generator(checkpoint: str, mask_ratio: tuple[float, float, float, float] | None = None):
     """The EMA weights of a train.py checkpoint as render(vectors [N, 512]) ->
     [N, 3, 112, 112] (no gradient), with the runtime's inference masks seeded
-    by the batch size; and the checkpoint's step."""
+    by the batch size (or masks of another ratio distribution: truncnorm min,
+    mu, std, max); and the checkpoint's step."""
     state = torch.load(checkpoint, map_location="cpu")
     model = Vec2Face(CONFIGS[state["config"]])
     model.load_state_dict(state["ema"])
@@ -181,8 +182,11 @@ def load_generator(checkpoint: str):
     def generator(vectors: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
             v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-            return model(v, *inference_masks(len(v), seed=len(v)))
+            if mask_ratio is None:
+                return model(v, *inference_masks(len(v), seed=len(v)))
+            return model(v, *training_masks(np.random.default_rng(len(v)), len(v), mask_ratio))
 
+    generator.model = model  # for checks that look inside (linear_checks.py --diagnose)
     return generator, state["step"]
 
 
@@ -195,6 +199,20 @@ def eval_set(spec: str, held: np.ndarray):
     return name, np.asarray(faces[index]), features[index]
 
 
+def mask_ratio(text: str | None):
+    """--mask-ratio MIN,MU,STD,MAX -> a tuple, checked (None: the runtime's draws)."""
+    if text is None:
+        return None
+    try:
+        low, mu, std, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise SystemExit(f"Cannot read --mask-ratio as MIN,MU,STD,MAX: current value is {text!r}")
+    if not (0.1 <= low <= mu <= high <= 1 and std > 0):
+        raise SystemExit(f"Cannot draw token masks as --mask-ratio asks (0.1 <= MIN <= MU <= MAX <= 1, STD > 0): "
+                         f"current value is {text!r}")
+    return low, mu, std, high
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--train", required=True, help="training data prefix (ridge fit)")
@@ -204,6 +222,8 @@ def main() -> None:
     parser.add_argument("--eval", action="append", required=True, help="NAME:PREFIX:ROWS")
     parser.add_argument("--no-ridge", action="store_true", help="skip the baseline (e.g. already measured)")
     parser.add_argument("--regions", action="store_true", help="also L1 and diversity of face and frame pixels")
+    parser.add_argument("--mask-ratio", help="MIN,MU,STD,MAX: token-mask ratios from this truncated normal instead of "
+                        "the runtime's (0.1,0.15,0.25,1); MIN >= 0.1 (5 masked tokens are dropped)")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
@@ -216,7 +236,7 @@ def main() -> None:
     frame = frame_mask(train_faces, train_rows) if args.regions else None
     methods = {} if args.no_ridge else {"ridge": fit_ridge(train_features, train_faces, train_rows)}
     if args.checkpoint:
-        generator, step = load_generator(args.checkpoint)
+        generator, step = load_generator(args.checkpoint, mask_ratio(args.mask_ratio))
         methods[f"generator (step {step})"] = generator
 
     results = {}
