@@ -40,7 +40,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_to_torch import load as load_identity, normalise  # noqa: E402
 from vec2face import CONFIGS, Vec2Face  # noqa: E402
-from train import inference_masks, to_tensor, training_masks  # noqa: E402
+from train import INFERENCE_RATIO, inference_masks, to_tensor  # noqa: E402
 
 
 def fit_ridge(features: np.ndarray, faces: np.ndarray, rows: np.ndarray):
@@ -99,8 +99,8 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return value.flatten(1).mean(1)
 
 
-def mean_pairwise_l1(images: torch.Tensor) -> float:
-    flat = images.clamp(-1, 1).flatten(1)
+def mean_pairwise_l1(images: torch.Tensor, clamp: bool = True) -> float:
+    flat = (images.clamp(-1, 1) if clamp else images).flatten(1)
     distances = torch.cdist(flat, flat, p=1) / flat.shape[1]
     n = len(flat)
     return (distances.sum() / (n * (n - 1))).item()
@@ -169,7 +169,7 @@ def held_and_training_rows(split_path: str):
     return held, np.setdiff1d(np.arange(split["count"]), held)
 
 
-def load_generator(checkpoint: str, mask_ratio: tuple[float, float, float, float] | None = None):
+def load_generator(checkpoint: str, mask_ratio: tuple[float, float, float, float] = INFERENCE_RATIO):
     """The EMA weights of a train.py checkpoint as render(vectors [N, 512]) ->
     [N, 3, 112, 112] (no gradient), with the runtime's inference masks seeded
     by the batch size (or masks of another ratio distribution: truncnorm min,
@@ -182,9 +182,7 @@ def load_generator(checkpoint: str, mask_ratio: tuple[float, float, float, float
     def generator(vectors: np.ndarray) -> torch.Tensor:
         with torch.no_grad():
             v = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
-            if mask_ratio is None:
-                return model(v, *inference_masks(len(v), seed=len(v)))
-            return model(v, *training_masks(np.random.default_rng(len(v)), len(v), mask_ratio))
+            return model(v, *inference_masks(len(v), seed=len(v), ratio=mask_ratio))
 
     generator.model = model  # for checks that look inside (linear_checks.py --diagnose)
     return generator, state["step"]
@@ -200,9 +198,9 @@ def eval_set(spec: str, held: np.ndarray):
 
 
 def mask_ratio(text: str | None):
-    """--mask-ratio MIN,MU,STD,MAX -> a tuple, checked (None: the runtime's draws)."""
+    """--mask-ratio MIN,MU,STD,MAX -> a tuple, checked (None: the runtime's)."""
     if text is None:
-        return None
+        return INFERENCE_RATIO
     try:
         low, mu, std, high = (float(part) for part in text.split(","))
     except ValueError:

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evaluate import (eval_set, fit_ridge, frame_mask, held_and_training_rows, load_generator,  # noqa: E402
-                      measure)
+                      mean_pairwise_l1, measure)
 from onnx_to_torch import load as load_identity  # noqa: E402
 from train import to_tensor  # noqa: E402
 
@@ -109,12 +109,8 @@ def diagnose(generator, ridge, train_features: np.ndarray, train_rows: np.ndarra
         coarse = model.pixel_skip(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)))
         return F.interpolate(coarse.reshape(-1, 3, side, side), size=(112, 112), mode="bilinear", align_corners=False)
 
-    def pairwise(images: torch.Tensor) -> float:  # mean_pairwise_l1 without its clamp: parts go beyond [-1, 1]
-        flat = images.flatten(1)
-        return (torch.cdist(flat, flat, p=1).sum() / (len(flat) * (len(flat) - 1))).item()
-
-    def diversity(images: torch.Tensor, real: torch.Tensor) -> float:
-        return round(pairwise(images) / pairwise(real), 4)
+    def diversity(images: torch.Tensor, real: torch.Tensor) -> float:  # unclamped: parts go beyond [-1, 1]
+        return round(mean_pairwise_l1(images, clamp=False) / mean_pairwise_l1(real, clamp=False), 4)
 
     def coarse_fine(images: torch.Tensor):
         coarse = F.interpolate(F.avg_pool2d(images, 8), scale_factor=8, mode="nearest")
@@ -142,9 +138,10 @@ def diagnose(generator, ridge, train_features: np.ndarray, train_rows: np.ndarra
             out[f"stretch_{scale}"] = {"l1": round((stretched - real).abs().mean().item(), 4),
                                        "diversity": diversity(stretched, real)}
         model.pixel_skip.weight.data, model.pixel_skip.bias.data = skip_weight, skip_bias
-        if spec.split(":")[2] != "holdout":
+        _, prefix, rows = spec.split(":")
+        if rows != "holdout":
             # All the set's vectors against as many training vectors (at most 6,000 each), unit length.
-            own = np.load(spec.split(":")[1] + ".features.npy")
+            own = np.load(prefix + ".features.npy")
             size = min(6000, len(own))
             pair = np.concatenate([own[rng.permutation(len(own))[:size]],
                                    train_features[rng.permutation(train_rows)[:size]]]).astype(np.float64)

@@ -89,10 +89,13 @@ def training_masks_torch(generator: torch.Generator, batch: int, device, ratio=(
     return masked, kept
 
 
-def inference_masks(batch: int, seed: int = 0):
-    """Masks as the runtime draws them (ratio truncnorm min 0.1, mu 0.15, std
-    0.25, max 1), from a fixed seed: evaluation sees what users render."""
-    return training_masks(np.random.default_rng(seed), batch, (0.1, 0.15, 0.25, 1.0))
+INFERENCE_RATIO = (0.1, 0.15, 0.25, 1.0)  # the runtime's mask ratio: truncnorm min, mu, std, max
+
+
+def inference_masks(batch: int, seed: int = 0, ratio=INFERENCE_RATIO):
+    """Masks as the runtime draws them (or from another ratio distribution),
+    from a fixed seed: evaluation sees what users render."""
+    return training_masks(np.random.default_rng(seed), batch, ratio)
 
 
 def torch_load(path: str, device) -> dict:
