@@ -6,18 +6,22 @@ v = embed(x) (``tools/prepare_faces.ts`` output).
         --identity fr_feature.onnx --checkpoint runs/small/last.pt \
         --eval utk:/path/utk:holdout --eval lfw:/path/lfw:1000 [--json OUT.json]
 
-The ridge baseline (closed form, from identity features to aligned-face
-pixels, with intercept; lambda picked on a validation slice of the training
-rows) is fitted on the same training rows as the generator. --eval NAME:PREFIX:ROWS
-with ROWS ``holdout`` (the split's held-out rows) or a count N (N rows spread
-evenly over the file: e.g. LFW people never trained on).
+The ridge baselines (closed form, from identity features to aligned-face
+pixels, with intercept) are fitted on the same training rows as the
+generator: one at lambda 1 (sklearn's default, the baseline the issue
+calibrated), one with lambda picked on a validation slice of the training rows
+(--ridge-lambdas). --eval NAME:PREFIX:ROWS with ROWS ``holdout`` (the split's
+held-out rows), a count N (N rows spread evenly over the file: e.g. LFW people
+never trained on) or N@OFFSET (the same spread shifted: a second sample).
 
 Metrics, images in [-1, 1]:
   * l1: mean |render(v) - x|; ssim: mean SSIM (11x11 Gaussian window, sigma 1.5,
     on luma in [0, 1]);
   * diversity: mean pairwise L1 between renders of different faces divided by
     the same for the real faces (a collapsed generator scores near 0);
-  * fidelity: cosine(embed(render(v)), v), mean and 5th percentile.
+  * fidelity: cosine(embed(render(v)), v), mean and 5th percentile;
+  * perturbed_fidelity: the same for render(perturb(v)) (sigma 0.079, the
+    pack's middle sigma) on 300 faces: what a dataset's variations keep.
 
 --regions also splits L1 and diversity between the face and the frame: the
 pixels that are black in most training faces (UTKFace's tight crops leave
@@ -43,9 +47,24 @@ from vec2face import CONFIGS, Vec2Face  # noqa: E402
 from train import INFERENCE_RATIO, inference_masks, to_tensor  # noqa: E402
 
 
-def fit_ridge(features: np.ndarray, faces: np.ndarray, rows: np.ndarray):
-    """Closed-form ridge x ~ W v + b (float64, with intercept), fitted on all
-    but the last 1,000 training rows; lambda picked on those 1,000."""
+RIDGE_LAMBDAS = (1e-8, 1e-6, 1e-4, 1e-2, 1.0, 100.0)
+# sklearn's Ridge default (alpha 1): the ridge the issue calibrated its bar with.
+DEFAULT_RIDGE_LAMBDA = 1.0
+
+
+def fit_ridge(features: np.ndarray, faces: np.ndarray, rows: np.ndarray,
+              lambdas: tuple[float, ...] = RIDGE_LAMBDAS, fixed: tuple[float, ...] = (DEFAULT_RIDGE_LAMBDA,)) -> dict:
+    """Closed-form ridges x ~ W v + b (float64, with intercept), fitted on all
+    but the last 1,000 training rows: {"ridge (lambda L, tuned)": render} with
+    L the best of ``lambdas`` on those 1,000, plus {"ridge (lambda F)": render}
+    for each F of ``fixed``.
+
+    The tuned lambda is tiny: fr_feature's identity vectors keep image detail
+    (light, background, crop) in directions of near-zero variance (Gram
+    eigenvalues down to 1e-7 against a median of 6e-3), which a barely
+    regularised linear map reads back. The same map turns the method's own
+    perturbation (noise of sigma 0.05 on each element) into saturated noise:
+    see ``perturbed_fidelity`` in :func:`measure`."""
     fit_rows, val_rows = rows[:-1000], rows[-1000:]
     x = features[fit_rows].astype(np.float64)
     mean_x = x.mean(0)
@@ -59,22 +78,24 @@ def fit_ridge(features: np.ndarray, faces: np.ndarray, rows: np.ndarray):
         mean_y += chunk.sum(0)
     mean_y /= len(fit_rows)
     real = np.asarray(faces[val_rows]).reshape(len(val_rows), -1).astype(np.float64) / 127.5 - 1
-    best = None
-    for lam in [1.0, 10.0, 100.0, 1000.0]:
+    solutions = {}
+    for lam in sorted(set(lambdas) | set(fixed)):
         weights = np.linalg.solve(gram + lam * np.eye(len(gram)), cross)
         pred = (features[val_rows] - mean_x) @ weights + mean_y
-        l1 = np.abs(np.clip(pred, -1, 1) - real).mean()
-        print(f"ridge lambda {lam}: validation L1 {l1:.4f}", flush=True)
-        if best is None or l1 < best[0]:
-            best = (l1, lam, weights)
-    weights = best[2]
-    print(f"ridge: lambda {best[1]}", flush=True)
+        solutions[lam] = (np.abs(np.clip(pred, -1, 1) - real).mean(), weights)
+        print(f"ridge lambda {lam:g}: validation L1 {solutions[lam][0]:.5f}", flush=True)
+    best = min(lambdas, key=lambda lam: solutions[lam][0])
+    print(f"ridge: lambda {best:g} is the best on validation", flush=True)
 
-    def render(vectors: np.ndarray) -> torch.Tensor:
-        pixels = (vectors.astype(np.float64) - mean_x) @ weights + mean_y
-        return torch.from_numpy(pixels.reshape(-1, 112, 112, 3).astype(np.float32)).permute(0, 3, 1, 2)
+    def renderer(weights: np.ndarray):
+        def render(vectors: np.ndarray) -> torch.Tensor:
+            pixels = (vectors.astype(np.float64) - mean_x) @ weights + mean_y
+            return torch.from_numpy(pixels.reshape(-1, 112, 112, 3).astype(np.float32)).permute(0, 3, 1, 2)
+        return render
 
-    return render
+    methods = {f"ridge (lambda {lam:g})": renderer(solutions[lam][1]) for lam in fixed}
+    methods[f"ridge (lambda {best:g}, tuned)"] = renderer(solutions[best][1])
+    return methods
 
 
 def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
@@ -134,8 +155,24 @@ def region_measures(renders: torch.Tensor, real: torch.Tensor, frame: torch.Tens
     return out
 
 
+# The pack's middle perturbation sigma (manifest "sigmas"; Vec2Face's 0.5 in fr_feature units).
+PERTURB_SIGMA = 0.079
+
+
+def perturbed(vectors: np.ndarray, sigma: float = PERTURB_SIGMA, seed: int = 0) -> np.ndarray:
+    """The runtime's perturb: N(0, sigma^2) on each element, rescaled to the original norm."""
+    noise = np.random.default_rng(seed).standard_normal(vectors.shape)
+    out = vectors.astype(np.float64) + sigma * noise
+    return (out * (np.linalg.norm(vectors, axis=1, keepdims=True) / np.linalg.norm(out, axis=1, keepdims=True))).astype(
+        np.float32)
+
+
 def measure(render_fn, identity_net, faces: np.ndarray, features: np.ndarray, batch: int = 50,
-            frame: torch.Tensor | None = None) -> dict:
+            frame: torch.Tensor | None = None, perturb_count: int = 300) -> dict:
+    """Reconstruction, diversity and fidelity of render_fn on (faces, features);
+    perturbed_fidelity: mean cosine(embed(render(perturb(v))), v) over the first
+    ``perturb_count`` faces, as a dataset renders its intra-class variation (a
+    renderer that reads detail out of near-null feature directions fails it)."""
     renders, fidelity, l1, structural = [], [], [], []
     with torch.no_grad():
         for start in range(0, len(faces), batch):
@@ -151,13 +188,19 @@ def measure(render_fn, identity_net, faces: np.ndarray, features: np.ndarray, ba
         fid = torch.cat(fidelity).numpy()
         subset = slice(0, min(500, len(renders)))
         regions = {} if frame is None else region_measures(renders, real, frame)
+        noisy = perturbed(np.asarray(features[:perturb_count]))
+        perturbed_fid = torch.cat([
+            F.cosine_similarity(identity_net(normalise(render_fn(noisy[start:start + batch]).clamp(-1, 1))),
+                                torch.from_numpy(np.asarray(features[start:start + batch], dtype=np.float32)))
+            for start in range(0, len(noisy), batch)])
         return {
             "faces": len(faces),
-            "l1": round(torch.cat(l1).mean().item(), 4),
+            "l1": round(torch.cat(l1).mean().item(), 5),  # 5 digits: models differ by 1e-4
             "ssim": round(torch.cat(structural).mean().item(), 4),
             "diversity": round(mean_pairwise_l1(renders[subset]) / mean_pairwise_l1(real[subset]), 4),
             "fidelity_mean": round(float(fid.mean()), 4),
             "fidelity_p5": round(float(np.percentile(fid, 5)), 4),
+            "perturbed_fidelity": round(perturbed_fid.mean().item(), 4),
             **regions,
         }
 
@@ -189,12 +232,35 @@ def load_generator(checkpoint: str, mask_ratio: tuple[float, float, float, float
 
 
 def eval_set(spec: str, held: np.ndarray):
-    """--eval NAME:PREFIX:ROWS -> NAME, faces, features (ROWS: ``holdout``, or N spread evenly over the file)."""
-    name, prefix, rows = spec.split(":")
+    """--eval NAME:PREFIX:ROWS -> NAME, faces, features (ROWS: ``holdout``; N spread evenly over the file;
+    or N@OFFSET, the same spread shifted by OFFSET rows (wrapping), disjoint from N when 2 <= OFFSET < file / N)."""
+    try:
+        name, prefix, rows = spec.split(":")
+        count, _, offset = rows.partition("@")
+        if rows != "holdout" and (int(count) < 1 or int(offset or 0) < 0):
+            raise ValueError
+    except ValueError:
+        raise SystemExit(f"Cannot read --eval as NAME:PREFIX:ROWS (ROWS: holdout, N or N@OFFSET): current value is {spec!r}")
     faces = np.load(prefix + ".faces.npy", mmap_mode="r")
     features = np.load(prefix + ".features.npy")
-    index = held if rows == "holdout" else np.linspace(0, len(faces) - 1, int(rows)).round().astype(int)
+    if rows == "holdout":
+        index = held
+    else:
+        index = (np.linspace(0, len(faces) - 1, int(count)).round().astype(int) + int(offset or 0)) % len(faces)
     return name, np.asarray(faces[index]), features[index]
+
+
+def ridge_lambdas(text: str | None) -> tuple[float, ...]:
+    """--ridge-lambdas L1,L2,... -> a tuple of positive lambdas (None: RIDGE_LAMBDAS)."""
+    if text is None:
+        return RIDGE_LAMBDAS
+    try:
+        values = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not all(value > 0 and np.isfinite(value) for value in values):
+        raise SystemExit(f"Cannot read --ridge-lambdas as comma-separated positive numbers: current value is {text!r}")
+    return values
 
 
 def mask_ratio(text: str | None):
@@ -217,14 +283,17 @@ def main() -> None:
     parser.add_argument("--split", required=True, help="split.json of the training run")
     parser.add_argument("--identity", required=True)
     parser.add_argument("--checkpoint", help="train.py checkpoint (EMA weights are evaluated)")
-    parser.add_argument("--eval", action="append", required=True, help="NAME:PREFIX:ROWS")
+    parser.add_argument("--eval", action="append", required=True, help="NAME:PREFIX:ROWS (ROWS: holdout, N or N@OFFSET)")
     parser.add_argument("--no-ridge", action="store_true", help="skip the baseline (e.g. already measured)")
+    parser.add_argument("--ridge-lambdas", help="comma-separated grid the tuned ridge picks from on validation "
+                        f"(default {','.join(f'{lam:g}' for lam in RIDGE_LAMBDAS)}); lambda 1 is always reported too")
     parser.add_argument("--regions", action="store_true", help="also L1 and diversity of face and frame pixels")
     parser.add_argument("--mask-ratio", help="MIN,MU,STD,MAX: token-mask ratios from this truncated normal instead of "
                         "the runtime's (0.1,0.15,0.25,1); MIN >= 0.1 (5 masked tokens are dropped)")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
+    lambdas, ratio = ridge_lambdas(args.ridge_lambdas), mask_ratio(args.mask_ratio)  # bad flags fail before loading
     torch.set_num_threads(args.threads)
 
     identity_net = load_identity(args.identity)
@@ -232,9 +301,9 @@ def main() -> None:
     train_features = np.load(args.train + ".features.npy")
     held, train_rows = held_and_training_rows(args.split)
     frame = frame_mask(train_faces, train_rows) if args.regions else None
-    methods = {} if args.no_ridge else {"ridge": fit_ridge(train_features, train_faces, train_rows)}
+    methods = {} if args.no_ridge else fit_ridge(train_features, train_faces, train_rows, lambdas)
     if args.checkpoint:
-        generator, step = load_generator(args.checkpoint, mask_ratio(args.mask_ratio))
+        generator, step = load_generator(args.checkpoint, ratio)
         methods[f"generator (step {step})"] = generator
 
     results = {}

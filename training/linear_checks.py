@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from evaluate import (eval_set, fit_ridge, frame_mask, held_and_training_rows, load_generator,  # noqa: E402
+from evaluate import (DEFAULT_RIDGE_LAMBDA, eval_set, fit_ridge, frame_mask, held_and_training_rows, load_generator,  # noqa: E402
                       mean_pairwise_l1, measure)
 from onnx_to_torch import load as load_identity  # noqa: E402
 from train import to_tensor  # noqa: E402
@@ -173,7 +173,8 @@ def main() -> None:
     train_features = np.load(args.train + ".features.npy")
     held, train_rows = held_and_training_rows(args.split)
     frame = frame_mask(train_faces, train_rows)
-    ridge = fit_ridge(train_features, train_faces, train_rows)
+    # lambda 1: the ridge these checks were measured against (training/README.md); the tuned one is not a renderer
+    ridge = next(iter(fit_ridge(train_features, train_faces, train_rows, lambdas=(DEFAULT_RIDGE_LAMBDA,), fixed=()).values()))
     generator, _ = load_generator(args.checkpoint)
     if args.diagnose:
         diagnose(generator, ridge, train_features, train_rows, frame, args.eval, held)
