@@ -28,6 +28,9 @@ pixels that are black in most training faces (UTKFace's tight crops leave
 about a third of each aligned face outside the photo, padded black; LFW's
 aligned faces have real background there, which no model trained on UTKFace
 can predict from an identity vector).
+
+--frame-gate GATE.npz (training/frame_gate.py) also measures the generator
+followed by its frame gate, and reports the share of each set it fired on.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_to_torch import load as load_identity, normalise  # noqa: E402
 from vec2face import CONFIGS, Vec2Face  # noqa: E402
 from train import INFERENCE_RATIO, inference_masks, to_tensor  # noqa: E402
+from frame_gate import load_gate  # noqa: E402
 
 
 RIDGE_LAMBDAS = (1e-8, 1e-6, 1e-4, 1e-2, 1.0, 100.0)
@@ -299,10 +303,15 @@ def main() -> None:
     parser.add_argument("--regions", action="store_true", help="also L1 and diversity of face and frame pixels")
     parser.add_argument("--mask-ratio", help="MIN,MU,STD,MAX: token-mask ratios from this truncated normal instead of "
                         "the runtime's (0.1,0.15,0.25,1); MIN >= 0.1 (5 masked tokens are dropped)")
+    parser.add_argument("--frame-gate", help="frame_gate.py output: also measures the generator followed by its frame "
+                        "gate (as export_onnx.py --frame-gate bundles it)")
     parser.add_argument("--json")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     args = parser.parse_args()
     lambdas, ratio = ridge_lambdas(args.ridge_lambdas), mask_ratio(args.mask_ratio)  # bad flags fail before loading
+    if args.frame_gate and not args.checkpoint:
+        raise SystemExit("Cannot measure a frame gate without its generator: pass --checkpoint too")
+    gate = load_gate(args.frame_gate) if args.frame_gate else None  # a missing file fails before loading data
     torch.set_num_threads(args.threads)
 
     identity_net = load_identity(args.identity)
@@ -314,12 +323,22 @@ def main() -> None:
     if args.checkpoint:
         generator, step = load_generator(args.checkpoint, ratio)
         methods[f"generator (step {step})"] = generator
+        if gate is not None:
+            def gated(vectors: np.ndarray, generator=generator) -> torch.Tensor:
+                with torch.no_grad():
+                    return gate(torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32)), generator(vectors))
+
+            methods[f"generator (step {step}) + frame gate"] = gated
 
     results = {}
     for spec in args.eval:
         name, faces, features = eval_set(spec, held)
         for method, fn in methods.items():
             results[f"{name} / {method}"] = measure(fn, identity_net, faces, features, frame=frame)
+            if method.endswith("+ frame gate"):  # how many of the set's faces got a background
+                with torch.no_grad():
+                    fires = gate.fires(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
+                results[f"{name} / {method}"]["gate_fire_rate"] = round(fires.float().mean().item(), 4)
             print(f"{name} / {method}: {json.dumps(results[f'{name} / {method}'])}", flush=True)
     if args.json:
         with open(args.json, "w") as f:

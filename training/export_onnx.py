@@ -13,7 +13,8 @@ and its identity model (``arcface-r100-glint360k.pth``, insightface iresnet100):
         --arcface arcface-r100-glint360k.pth [--prior-features center_feature_examples.npy] --out DIR
 
 Writes into OUT: ``generator.onnx`` (opset 17, fp32, dynamic batch; ``--half``
-for fp16 weights when parity holds), ``reference.json`` (torch outputs on
+for fp16 weights when parity holds; ``--frame-gate GATE.npz`` appends
+training/frame_gate.py's gate to our small packs), ``reference.json`` (torch outputs on
 fixed vectors and masks: the runtime's parity test compares onnxruntime with
 them), and for the official conversion ``identity.onnx``, ``prior.npy`` (when
 features are given) and ``manifest.json``. Run ``deno run -A
@@ -118,23 +119,39 @@ def to_half(data: bytes) -> bytes:
 
 
 def reference(model, generator_bytes: bytes, prior: np.ndarray | None, about: str) -> dict:
-    """torch outputs on two fixed identities and masks (5 and 10 masked), for
-    the runtime's parity test: 16 pixels, mean and std per image."""
+    """torch outputs on two fixed identities and masks (5 and 10 masked), and
+    with a frame gate a third identity it fires on, for the runtime's parity
+    test: 16 pixels, mean and std per image."""
     if prior is not None:
         p = prior.astype(np.float64)
         z = np.random.default_rng(2024).standard_normal((2, p.shape[1]))
         ident = (p[0] + (np.sqrt(np.maximum(p[1], 0)) * z) @ p[2:]).astype(np.float32)
     else:
         ident = np.random.default_rng(2024).standard_normal((2, 512)).astype(np.float32)
-    ident = np.round(ident.astype(np.float64), 6).astype(np.float32)  # exact in JSON
     ma, ka = make_masks(np.random.default_rng(5), 5)
     mb, kb = make_masks(np.random.default_rng(6), 10)
-    masked = np.stack([ma, mb])
-    kept = np.stack([ka, kb])
+    masked, kept = [ma, mb], [ka, kb]
+    gate = getattr(model, "gate", None)
+    if gate is not None:
+        # a third image the frame gate fires on: the first draw moved along the prior's covariance times the
+        # probe's direction (near-null energy barely changes) until its score is 2 over the threshold
+        if prior is None:
+            raise SystemExit("Cannot write a reference for the frame gate without a prior: pass --prior-features")
+        covariance = (p[2:].T * np.maximum(p[1], 0)) @ p[2:]
+        direction, centred = gate.direction.double().numpy(), ident[0] - gate.mean.double().numpy()
+        step = covariance @ direction
+        gain = (float(gate.logit_threshold) + 2 - centred @ direction - float(gate.intercept)) / (step @ direction)
+        ident = np.vstack([ident, ident[0] + gain * step])
+        masked.append(ma)
+        kept.append(ka)
+    ident = np.round(ident.astype(np.float64), 6).astype(np.float32)  # exact in JSON
+    if gate is not None and not gate.fires(torch.from_numpy(ident)).tolist() == [False, False, True]:
+        raise SystemExit("Cannot write the frame gate's reference: it does not fire on exactly the third image")
+    masked, kept = np.stack(masked), np.stack(kept)
     inputs = [torch.from_numpy(ident), torch.from_numpy(masked), torch.from_numpy(kept)]
     pose = None
     if model.cfg.pose_inputs:
-        pose = np.array([[20.0, -5.0], [-35.0, 10.0]], dtype=np.float32)  # yaw, pitch in degrees
+        pose = np.array([[20.0, -5.0], [-35.0, 10.0], [0.0, 0.0]], dtype=np.float32)[:len(ident)]  # yaw, pitch (deg)
         inputs.append(torch.from_numpy(pose))
     with torch.no_grad():
         img = model(*inputs).numpy()
@@ -143,7 +160,7 @@ def reference(model, generator_bytes: bytes, prior: np.ndarray | None, about: st
         prng.integers(0, 3, 16), prng.integers(0, 112, 16), prng.integers(0, 112, 16))]
     pix[0], pix[1] = (0, 0, 0), (2, 111, 111)
     images = []
-    for i in range(2):
+    for i in range(len(ident)):
         images.append({
             "identity": [float(f"{v:.6f}") for v in ident[i].tolist()],
             "masked": [int(v) for v in masked[i].tolist()],
@@ -205,6 +222,8 @@ def main() -> None:
     parser.add_argument("--prior-features", help="identity features (.npy [N, 512]) to fit OUT/prior.npy on")
     parser.add_argument("--arcface", help="insightface iresnet100 weights (arcface-r100-glint360k.pth) -> identity.onnx")
     parser.add_argument("--half", action="store_true", help="fp16 weights, kept only if parity holds")
+    parser.add_argument("--frame-gate", help="frame_gate.py output: generator.onnx then fills the frame where the "
+                        "identity vector says the photo had a background (our small packs)")
     args = parser.parse_args()
     if args.arcface and not (args.prior or args.prior_features):
         parser.error("Cannot convert the official weights without an identity prior: pass --prior-features "
@@ -213,6 +232,12 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
 
     model = load_generator(args.config, args.checkpoint)
+    if args.frame_gate and args.half:
+        raise SystemExit("Cannot export the frame gate with --half: its whitening weights need float32")
+    if args.frame_gate:
+        from frame_gate import GatedGenerator, load_gate
+
+        model = GatedGenerator(model, load_gate(args.frame_gate)).eval()
     prior = None
     if args.prior:
         prior = np.load(args.prior).astype(np.float32)
