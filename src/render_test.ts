@@ -4,6 +4,7 @@ import type { Backend } from "./_backend.ts";
 import { drawMask, type TokenMask } from "./mask.ts";
 import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
 import { Random, Stream } from "./random.ts";
+import { perturbVector } from "./perturb.ts";
 import { generatorOutput, render, toByte } from "./render.ts";
 
 interface Reference {
@@ -104,4 +105,34 @@ Deno.test("render: images independent of batch size, clipped to 8 bits, bad vect
   await assert.rejects(render([new Float32Array(511)], { pack }), /current length is 511/);
   await assert.rejects(render([new Float32Array(512).fill(Infinity)], { pack }), /Infinity/);
   await assert.rejects(render(referenceVectors, { pack, batchSize: 0 }), /batch size 0/);
+});
+
+// The bundled pack's generator ends in a frame gate (training/frame_gate.py): it fills the black frame of
+// UTKFace's tight crops when the vector says the photo had a background there. Its reference.json holds
+// such a vector as a third image; the method's own perturbation must switch the gate off again.
+Deno.test("the vec2face-small frame gate fills the frame of the vector it fires on, not of its perturbed copy", async () => {
+  const folder = new URL("../models/vec2face-small/", import.meta.url);
+  const expected: Reference = JSON.parse(await Deno.readTextFile(new URL("reference.json", folder)));
+  assert.equal(expected.images.length, 3, "reference.json has the frame gate's image");
+  const gated = Float32Array.from(expected.images[2].identity);
+  const perturbed = perturbVector(gated, 0.0474, Random.from(1, Stream.perturb, 0, 0));
+  const mask: TokenMask = {
+    masked: Float32Array.from(expected.images[2].masked),
+    kept: BigInt64Array.from(expected.images[2].kept.map(BigInt)),
+    ratio: NaN,
+  };
+  await using pack = await loadPack(folder.href, { device: "native" });
+  const output = await generatorOutput(pack, [gated, perturbed], [mask, mask]);
+  const plane = 3 * 112 * 112;
+  // the top-left 8x8 corner, all channels: frame in every UTKFace-like render
+  const cornerMean = (n: number) => {
+    let sum = 0;
+    for (let c = 0; c < 3; c++) {
+      for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) sum += output[n * plane + c * 112 * 112 + y * 112 + x];
+    }
+    return sum / (3 * 64);
+  };
+  console.log(`corner mean: gated ${cornerMean(0).toFixed(3)}, perturbed ${cornerMean(1).toFixed(3)}`);
+  assert.ok(cornerMean(0) > -0.5, `the gate did not fill the frame: corner mean ${cornerMean(0)}`);
+  assert.ok(cornerMean(1) < -0.7, `the perturbed vector's frame was filled: corner mean ${cornerMean(1)}`);
 });
