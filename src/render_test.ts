@@ -109,20 +109,22 @@ Deno.test("render: images independent of batch size, clipped to 8 bits, bad vect
 
 // The bundled pack's generator ends in a frame gate (training/frame_gate.py): it fills the black frame of
 // UTKFace's tight crops when the vector says the photo had a background there. Its reference.json holds
-// such a vector as a third image; the method's own perturbation must switch the gate off again.
+// such a vector as a third image (its first, the prior draw it was moved from, must not fire); the method's own
+// perturbation, even at the pack's smallest sigma, must switch the gate off again.
 Deno.test("the vec2face-small frame gate fills the frame of the vector it fires on, not of its perturbed copy", async () => {
   const folder = new URL("../models/vec2face-small/", import.meta.url);
   const expected: Reference = JSON.parse(await Deno.readTextFile(new URL("reference.json", folder)));
   assert.equal(expected.images.length, 3, "reference.json has the frame gate's image");
   const gated = Float32Array.from(expected.images[2].identity);
-  const perturbed = perturbVector(gated, 0.0474, Random.from(1, Stream.perturb, 0, 0));
+  const drawn = Float32Array.from(expected.images[0].identity);
   const mask: TokenMask = {
     masked: Float32Array.from(expected.images[2].masked),
     kept: BigInt64Array.from(expected.images[2].kept.map(BigInt)),
     ratio: NaN,
   };
   await using pack = await loadPack(folder.href, { device: "native" });
-  const output = await generatorOutput(pack, [gated, perturbed], [mask, mask]);
+  const perturbed = perturbVector(gated, Math.min(...pack.manifest.sigmas), Random.from(1, Stream.perturb, 0, 0));
+  const output = await generatorOutput(pack, [gated, perturbed, drawn], [mask, mask, mask]);
   const plane = 3 * 112 * 112;
   // the top-left 8x8 corner, all channels: frame in every UTKFace-like render
   const cornerMean = (n: number) => {
@@ -132,7 +134,11 @@ Deno.test("the vec2face-small frame gate fills the frame of the vector it fires 
     }
     return sum / (3 * 64);
   };
-  console.log(`corner mean: gated ${cornerMean(0).toFixed(3)}, perturbed ${cornerMean(1).toFixed(3)}`);
-  assert.ok(cornerMean(0) > -0.5, `the gate did not fill the frame: corner mean ${cornerMean(0)}`);
-  assert.ok(cornerMean(1) < -0.7, `the perturbed vector's frame was filled: corner mean ${cornerMean(1)}`);
+  const [filled, perturbedCorner, drawnCorner] = [0, 1, 2].map(cornerMean);
+  console.log(
+    `corner mean: gated ${filled.toFixed(3)}, perturbed ${perturbedCorner.toFixed(3)}, drawn ${drawnCorner.toFixed(3)}`,
+  );
+  assert.ok(filled > -0.5, `the gate did not fill the frame: corner mean ${filled}`);
+  assert.ok(perturbedCorner < -0.7, `the perturbed vector's frame was filled: corner mean ${perturbedCorner}`);
+  assert.ok(drawnCorner < -0.7, `the prior draw's frame was filled: corner mean ${drawnCorner}`);
 });

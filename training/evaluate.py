@@ -310,7 +310,8 @@ def main() -> None:
     args = parser.parse_args()
     lambdas, ratio = ridge_lambdas(args.ridge_lambdas), mask_ratio(args.mask_ratio)  # bad flags fail before loading
     if args.frame_gate and not args.checkpoint:
-        raise SystemExit("Cannot measure a frame gate without its generator: pass --checkpoint too")
+        raise SystemExit(f"Cannot measure the frame gate {args.frame_gate} without a generator: current value of "
+                         "--checkpoint is none")
     gate = load_gate(args.frame_gate) if args.frame_gate else None  # a missing file fails before loading data
     torch.set_num_threads(args.threads)
 

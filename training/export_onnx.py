@@ -135,8 +135,6 @@ def reference(model, generator_bytes: bytes, prior: np.ndarray | None, about: st
     if gate is not None:
         # a third image the frame gate fires on: the first draw moved along the prior's covariance times the
         # probe's direction (near-null energy barely changes) until its score is 2 over the threshold
-        if prior is None:
-            raise SystemExit("Cannot write a reference for the frame gate without a prior: pass --prior-features")
         covariance = (p[2:].T * np.maximum(p[1], 0)) @ p[2:]
         direction, centred = gate.direction.double().numpy(), ident[0] - gate.mean.double().numpy()
         step = covariance @ direction
@@ -228,12 +226,15 @@ def main() -> None:
     if args.arcface and not (args.prior or args.prior_features):
         parser.error("Cannot convert the official weights without an identity prior: pass --prior-features "
                      "center_feature_examples.npy (ArcFace identity centres) or --prior prior.npy")
+    if args.frame_gate and args.half:
+        raise SystemExit(f"Cannot export the frame gate {args.frame_gate} with --half: its whitening weights need float32")
+    if args.frame_gate and not (args.prior or args.prior_features):
+        raise SystemExit(f"Cannot export the frame gate {args.frame_gate} without a prior: reference.json's gated image "
+                         "is a prior draw (pass --prior-features or --prior)")
     torch.set_num_threads(os.cpu_count() or 2)
     os.makedirs(args.out, exist_ok=True)
 
     model = load_generator(args.config, args.checkpoint)
-    if args.frame_gate and args.half:
-        raise SystemExit("Cannot export the frame gate with --half: its whitening weights need float32")
     if args.frame_gate:
         from frame_gate import GatedGenerator, load_gate
 
@@ -241,10 +242,8 @@ def main() -> None:
     prior = None
     if args.prior:
         prior = np.load(args.prior).astype(np.float32)
-        np.save(os.path.join(args.out, "prior.npy"), prior)
     elif args.prior_features:
         prior = fit_prior(np.load(args.prior_features).reshape(-1, 512))
-        np.save(os.path.join(args.out, "prior.npy"), prior)
     rng = np.random.default_rng(7)
     masks = [make_masks(rng, 5 + k) for k in range(2)]
     example = (torch.randn(2, 512), torch.from_numpy(np.stack([m[0] for m in masks])),
@@ -256,11 +255,14 @@ def main() -> None:
     data = export_onnx(model, example, input_names=input_names)
     if args.half:
         data = to_half(data)
-    with open(os.path.join(args.out, "generator.onnx"), "wb") as f:
-        f.write(data)
     about = (f"torch outputs of generator.onnx (config {args.config}); pixels are [c, y, x, value] of "
              "image[c, y, x]; std is the population std over all 3*112*112 values; made by training/export_onnx.py")
-    write_json(os.path.join(args.out, "reference.json"), reference(model, data, prior, about))
+    parity = reference(model, data, prior, about)  # before writing: a failed reference leaves OUT as it was
+    if prior is not None:
+        np.save(os.path.join(args.out, "prior.npy"), prior)
+    with open(os.path.join(args.out, "generator.onnx"), "wb") as f:
+        f.write(data)
+    write_json(os.path.join(args.out, "reference.json"), parity)
     print(f"generator.onnx {len(data) / 1e6:.1f} MB sha256 {sha256(data)}")
 
     if args.arcface:
