@@ -1,11 +1,12 @@
 // Render throughput per backend on a pack (default: the bundled one).
 //
 //   deno run -A bench/render_bench.ts [--images 64] [--batch-size 16] [--backends wasm,native,webgpu] [--pack DIR]
-//       [--torch CONFIG [--checkpoint FILE]]
+//       [--torch CONFIG [--checkpoint FILE] [--frame-gate FILE]]
 //
 // Prints a table: generator-only images/s, and images/s including JPEG encoding.
 // --torch adds torch eager on CPU for the pack's training config (training/bench_torch.py,
-// /usr/bin/python3 with torch), with the same weights when --checkpoint gives them.
+// /usr/bin/python3 with torch), with the same weights when --checkpoint gives them, and the pack's frame gate
+// when --frame-gate does (training/checkpoints/frame_gate.npz for the bundled pack).
 import { parseArgs } from "node:util";
 import { type Backend, resolveBackend } from "../src/_backend.ts";
 import { encodeJpeg } from "../src/image/codec.ts";
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     pack: { type: "string" },
     torch: { type: "string" },
     checkpoint: { type: "string" },
+    "frame-gate": { type: "string" },
   },
 });
 const count = Number(values.images);
@@ -54,6 +56,7 @@ if (values.torch) {
   const script = new URL("../training/bench_torch.py", import.meta.url).pathname;
   const args = [script, "--config", values.torch, "--images", String(count), "--batch", String(batchSize)];
   if (values.checkpoint) args.push("--checkpoint", values.checkpoint);
+  if (values["frame-gate"]) args.push("--frame-gate", values["frame-gate"]);
   const result = await new Deno.Command("/usr/bin/python3", { args, stderr: "inherit" }).output();
   if (result.success) {
     const { images_per_s: rate, threads } = JSON.parse(new TextDecoder().decode(result.stdout));
