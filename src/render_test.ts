@@ -18,15 +18,19 @@ interface Reference {
     std: number;
   }[];
 }
-const reference: Reference = JSON.parse(
-  await Deno.readTextFile(new URL("../models/fixture/reference.json", import.meta.url)),
-);
+/** A pack's reference.json (training/export_onnx.py): torch outputs on fixed vectors and masks. */
+async function readReference(folder: URL): Promise<Reference> {
+  return JSON.parse(await Deno.readTextFile(new URL("reference.json", folder)));
+}
+
+/** The token mask a reference image was rendered with. */
+function maskOf(image: Reference["images"][number]): TokenMask {
+  return { masked: Float32Array.from(image.masked), kept: BigInt64Array.from(image.kept.map(BigInt)), ratio: NaN };
+}
+
+const reference = await readReference(new URL("../models/fixture/", import.meta.url));
 const referenceVectors = reference.images.map((image) => Float32Array.from(image.identity));
-const referenceMasks: TokenMask[] = reference.images.map((image) => ({
-  masked: Float32Array.from(image.masked),
-  kept: BigInt64Array.from(image.kept.map(BigInt)),
-  ratio: NaN,
-}));
+const referenceMasks: TokenMask[] = reference.images.map(maskOf);
 
 async function outputOn(device: Backend, vectors: Float32Array[], masks: TokenMask[]): Promise<Float32Array> {
   await using pack = await loadPack(FIXTURE_PACK, { device });
@@ -47,13 +51,9 @@ function maxDifference(a: Float32Array, b: Float32Array): number {
 for (const [name, tolerance] of [["fixture", 1e-4], ["vec2face-small", 1e-3]] as const) {
   Deno.test(`the ${name} generator on wasm and native matches torch (reference.json)`, async () => {
     const folder = new URL(`../models/${name}/`, import.meta.url);
-    const expected: Reference = JSON.parse(await Deno.readTextFile(new URL("reference.json", folder)));
+    const expected = await readReference(folder);
     const vectors = expected.images.map((image) => Float32Array.from(image.identity));
-    const masks: TokenMask[] = expected.images.map((image) => ({
-      masked: Float32Array.from(image.masked),
-      kept: BigInt64Array.from(image.kept.map(BigInt)),
-      ratio: NaN,
-    }));
+    const masks = expected.images.map(maskOf);
     // Generators with a pose input were exported with poses in the reference.
     const poses = expected.images.map(({ pose }) => ({ yaw: pose?.[0] ?? 0, pitch: pose?.[1] ?? 0 }));
     const plane = 3 * 112 * 112;
@@ -113,15 +113,11 @@ Deno.test("render: images independent of batch size, clipped to 8 bits, bad vect
 // perturbation, even at the pack's smallest sigma, must switch the gate off again.
 Deno.test("the vec2face-small frame gate fills the frame of the vector it fires on, not of its perturbed copy", async () => {
   const folder = new URL("../models/vec2face-small/", import.meta.url);
-  const expected: Reference = JSON.parse(await Deno.readTextFile(new URL("reference.json", folder)));
+  const expected = await readReference(folder);
   assert.equal(expected.images.length, 3, "reference.json has the frame gate's image");
   const gated = Float32Array.from(expected.images[2].identity);
   const drawn = Float32Array.from(expected.images[0].identity);
-  const mask: TokenMask = {
-    masked: Float32Array.from(expected.images[2].masked),
-    kept: BigInt64Array.from(expected.images[2].kept.map(BigInt)),
-    ratio: NaN,
-  };
+  const mask = maskOf(expected.images[2]);
   await using pack = await loadPack(folder.href, { device: "native" });
   const perturbed = perturbVector(gated, Math.min(...pack.manifest.sigmas), Random.from(1, Stream.perturb, 0, 0));
   const output = await generatorOutput(pack, [gated, perturbed, drawn], [mask, mask, mask]);

@@ -97,15 +97,20 @@ def push_pull_fill(image: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
     return torch.where(hole[:, None], estimate, image)
 
 
+# what frame_gate.npz holds: vectors and matrices, then scalars
+GATE_ARRAYS = ("mean", "direction", "null_basis")
+GATE_SCALARS = ("intercept", "logit_threshold", "energy_limit")
+
+
 class FrameGate(nn.Module):
     """gate(identity [B, 512], image [B, 3, 112, 112]) -> image with its frame
     filled where the identity vector says the photo had a background."""
 
     def __init__(self, params: dict):
         super().__init__()
-        for name in ("mean", "direction", "null_basis"):
+        for name in GATE_ARRAYS:
             self.register_buffer(name, torch.as_tensor(np.asarray(params[name], np.float32)))
-        for name in ("intercept", "logit_threshold", "energy_limit"):
+        for name in GATE_SCALARS:
             self.register_buffer(name, torch.tensor(float(params[name]), dtype=torch.float32))
         self.register_buffer("border", border_pixels(), persistent=False)
 
@@ -135,9 +140,6 @@ class GatedGenerator(nn.Module):
         return self.gate(identity, self.generator(*args))
 
 
-GATE_KEYS = ("mean", "direction", "null_basis", "intercept", "logit_threshold", "energy_limit")
-
-
 def load_gate(path: str) -> FrameGate:
     if not os.path.exists(path):
         raise SystemExit(f"Cannot load the frame gate as {path}: no such file (training/frame_gate.py writes it)")
@@ -146,7 +148,7 @@ def load_gate(path: str) -> FrameGate:
             params = dict(params)
     except (OSError, ValueError) as error:
         raise SystemExit(f"Cannot load the frame gate as {path}: not an .npz file ({error})")
-    missing = [key for key in GATE_KEYS if key not in params]
+    missing = [key for key in GATE_ARRAYS + GATE_SCALARS if key not in params]
     if missing:
         raise SystemExit(f"Cannot load the frame gate as {path}: it lacks {', '.join(missing)}")
     return FrameGate(params).eval()
@@ -188,7 +190,7 @@ def fit(args) -> None:
     drawn = rng.permutation(train_rows)
     fit_rows, check_rows = np.sort(drawn[:args.fit_faces]), np.sort(drawn[args.fit_faces:args.fit_faces + args.check_faces])
 
-    # the prior's eigen-decomposition (export_onnx.fit_prior), in float64, without the check rows: the threshold and
+    # the decomposition export_onnx.fit_prior makes, in float64 and without the check rows: the threshold and
     # the energy limit are set on vectors the whitening has not seen, as it will not have seen a user's
     whiten_rows = np.setdiff1d(train_rows, check_rows)
     mean = features[whiten_rows].mean(0)
