@@ -1,8 +1,9 @@
 """Generator throughput in torch eager mode on CPU, for bench/render_bench.ts
 (--torch): the same config (and weights, with --checkpoint) as a pack's
 generator.onnx. Prints one JSON line: {"images_per_s": ..., "threads": ...}.
-Timing does not depend on the weight values (no data-dependent control flow;
-the frame gate computes its fill for every image and selects)."""
+Timing does not depend on the weight values. The vectors are random (no
+prior), so the frame gate never fires and, as in generator.onnx, its frame
+search and fill are skipped: only its decision is timed."""
 
 from __future__ import annotations
 

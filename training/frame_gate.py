@@ -127,6 +127,29 @@ class FrameGate(nn.Module):
         return push_pull_fill(image, fill)  # unchanged outside the fill
 
 
+class GateFires(nn.Module):
+    """fires(identity [B, 512]) -> bool scalar: does the gate fire on any
+    vector of the batch (export_onnx.py's ``If`` condition)."""
+
+    def __init__(self, gate: FrameGate):
+        super().__init__()
+        self.gate = gate
+
+    def forward(self, identity: torch.Tensor) -> torch.Tensor:
+        return self.gate.fires(identity).any()
+
+
+class GateFill(nn.Module):
+    """The gate as a module of its own (export_onnx.py's ``If`` branch)."""
+
+    def __init__(self, gate: FrameGate):
+        super().__init__()
+        self.gate = gate
+
+    def forward(self, identity: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        return self.gate(identity, image)
+
+
 class GatedGenerator(nn.Module):
     """A Vec2Face generator followed by its frame gate; same inputs and
     output as the generator (``cfg`` too, for export_onnx.reference)."""
@@ -136,8 +159,13 @@ class GatedGenerator(nn.Module):
         self.generator, self.gate, self.cfg = generator, gate, generator.cfg
 
     def forward(self, identity, masked, kept, pose=None):
+        if torch.jit.is_tracing():  # the skip below would be traced as taken or not, for every batch
+            raise RuntimeError("Cannot trace GatedGenerator: export_onnx.export_gated exports its parts")
         args = (identity, masked, kept) if pose is None else (identity, masked, kept, pose)
-        return self.gate(identity, self.generator(*args))
+        image = self.generator(*args)
+        if not bool(self.gate.fires(identity).any()):  # as generator.onnx's If: the gate would change nothing
+            return image
+        return self.gate(identity, image)
 
 
 def load_gate(path: str) -> FrameGate:
