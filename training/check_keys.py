@@ -2,6 +2,7 @@
 names and shapes of the official Vec2Face checkpoint.
 
 Usage: python3 training/check_keys.py [path/to/official-vec2face-base.keys.tsv]
+(default: training/official-vec2face-base.keys.tsv; check_keys_test.ts runs it)
 Prints OK (exit 0) or the differences (exit 1).
 """
 
@@ -13,7 +14,8 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vec2face import build, count_parameters  # noqa: E402
 
-DEFAULT_TSV = "/work/shared/reference/official-vec2face-base.keys.tsv"
+# a copy of the project reference (names and shapes only, no weights), so that a fresh clone can run the check
+DEFAULT_TSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "official-vec2face-base.keys.tsv")
 
 
 def read_tsv(path):
