@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Backend } from "../src/_backend.ts";
 import { drawMask } from "../src/mask.ts";
+import { quantile } from "../src/metrics.ts";
 import { loadPack } from "../src/model_pack.ts";
 import { perturbVector } from "../src/perturb.ts";
 import { Random, Stream } from "../src/random.ts";
@@ -69,7 +70,7 @@ try {
           `${values["vector-from-reference"]}, it has ${reference.images.length} images`,
       );
     }
-    vectors = Array.from({ length: count }, () => Float32Array.from(reference.images[index].identity));
+    vectors = new Array(count).fill(Float32Array.from(reference.images[index].identity)); // read, never written
     kind = `reference.json image ${index}`;
   } else {
     const { vectors: drawn } = await sample(count, {
@@ -100,8 +101,7 @@ try {
   console.log(`| pack | backend | median img/s | range | notes |\n|---|---|---|---|---|`);
   for (const [p, folder] of folders.entries()) {
     const sorted = rates[p].toSorted((a, b) => a - b);
-    const middle = sorted.length >> 1;
-    const median = sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+    const median = quantile(sorted, 0.5);
     console.log(
       `| ${folder} | ${packs[p].backend} | ${median.toFixed(1)} | ${sorted[0].toFixed(1)}-${
         sorted.at(-1)!.toFixed(1)
