@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from train import inference_masks  # noqa: E402
+from common import inference_masks  # noqa: E402
 from vec2face import CONFIGS, Vec2Face  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -47,7 +47,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_to_torch import load as load_identity, normalise  # noqa: E402
 from vec2face import CONFIGS, Vec2Face  # noqa: E402
-from train import INFERENCE_RATIO, inference_masks, to_tensor  # noqa: E402
+from common import INFERENCE_RATIO, inference_masks, ssim, to_tensor  # noqa: E402
 from frame_gate import load_gate  # noqa: E402
 
 
@@ -104,28 +104,6 @@ def fit_ridge(features: np.ndarray, faces: np.ndarray, rows: np.ndarray,
     methods = {f"ridge (lambda {lam:g})": renderer(weights) for lam, weights in kept.items()}
     methods[f"ridge (lambda {best[1]:g}, tuned)"] = renderer(best[2])
     return methods
-
-
-def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    coords = torch.arange(size, dtype=torch.float32) - size // 2
-    g = torch.exp(-(coords ** 2) / (2 * sigma ** 2))
-    g = g / g.sum()
-    return (g[:, None] * g[None, :])[None, None]
-
-
-def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-image SSIM of [-1, 1] RGB batches, on luma in [0, 1]."""
-    weights = torch.tensor([0.299, 0.587, 0.114], device=a.device).view(1, 3, 1, 1)
-    x = ((a.clamp(-1, 1) + 1) / 2 * weights).sum(1, keepdim=True)
-    y = ((b.clamp(-1, 1) + 1) / 2 * weights).sum(1, keepdim=True)
-    w = gaussian_window().to(a.device)
-    mu_x, mu_y = F.conv2d(x, w), F.conv2d(y, w)
-    sxx = F.conv2d(x * x, w) - mu_x ** 2
-    syy = F.conv2d(y * y, w) - mu_y ** 2
-    sxy = F.conv2d(x * y, w) - mu_x * mu_y
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    value = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (sxx + syy + c2))
-    return value.flatten(1).mean(1)
 
 
 def mean_pairwise_l1(images: torch.Tensor, clamp: bool = True) -> float:

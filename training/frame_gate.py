@@ -203,7 +203,8 @@ def fit(args) -> None:
     from sklearn.linear_model import LogisticRegression
 
     from onnx_to_torch import load as load_identity, normalise
-    from train import padding_masks, to_tensor
+    from common import to_tensor
+    from train import padding_masks
 
     torch.set_num_threads(args.threads)
     faces = np.load(args.data + ".faces.npy", mmap_mode="r")

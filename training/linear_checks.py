@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from evaluate import (DEFAULT_RIDGE_LAMBDA, eval_set, fit_ridge, frame_mask, held_and_training_rows, load_generator,  # noqa: E402
                       mean_pairwise_l1, measure)
 from onnx_to_torch import load as load_identity  # noqa: E402
-from train import to_tensor  # noqa: E402
+from common import to_tensor  # noqa: E402
 
 PIXELS = 112 * 112 * 3
 

@@ -37,41 +37,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from onnx_to_torch import load as load_identity, normalise  # noqa: E402
 from pose_warp import turn_faces  # noqa: E402
 from vec2face import NUM_FEATURE_TOKENS, NUM_KEPT, CONFIGS, Vec2Face, count_parameters  # noqa: E402
+from common import inference_masks, ssim, to_tensor  # noqa: E402
 
 HOLDOUT = 1000
 
 FRONTAL_YAW = 10.0  # --turn-share turns only faces labelled within this of frontal (degrees)
 
 
-def truncnorm(rng: np.random.Generator, low: float, mu: float, std: float, high: float, size: int) -> np.ndarray:
-    out = np.empty(size)
-    for i in range(size):
-        while True:
-            value = rng.normal(mu, std)
-            if low <= value <= high:
-                out[i] = value
-                break
-    return out
-
-
-def training_masks(rng: np.random.Generator, batch: int, ratio=(0.5, 0.75, 0.25, 1.0)):
-    """masked f32 [B,50], kept i64 [B,45] as in Vec2Face training (ratio is
-    truncnorm min, mu, std, max; inference_masks uses the sampling ratio)."""
-    ratios = truncnorm(rng, *ratio, batch)
-    masked = np.zeros((batch, NUM_FEATURE_TOKENS + 1), np.float32)
-    kept = np.zeros((batch, NUM_KEPT), np.int64)
-    for b, ratio in enumerate(ratios):
-        count = int(math.ceil(NUM_FEATURE_TOKENS * ratio))
-        order = rng.permutation(NUM_FEATURE_TOKENS) + 1
-        chosen = order[:count]
-        masked[b, chosen] = 1.0
-        dropped = set(chosen[:5].tolist())
-        kept[b] = [p for p in range(NUM_FEATURE_TOKENS + 1) if p not in dropped]
-    return torch.from_numpy(masked), torch.from_numpy(kept)
-
-
 def training_masks_torch(generator: torch.Generator, batch: int, device, ratio=(0.5, 0.75, 0.25, 1.0)):
-    """training_masks drawn with torch on the training device (same
+    """common.training_masks drawn with torch on the training device (same
     distribution, another random stream): no Python loop per image."""
     low, mu, std, high = ratio
     ratios = torch.empty(0, device=device)
@@ -87,15 +61,6 @@ def training_masks_torch(generator: torch.Generator, batch: int, device, ratio=(
     keep.scatter_(1, order[:, :5], False)
     kept = keep.nonzero()[:, 1].view(batch, NUM_KEPT)
     return masked, kept
-
-
-INFERENCE_RATIO = (0.1, 0.15, 0.25, 1.0)  # the runtime's mask ratio: truncnorm min, mu, std, max
-
-
-def inference_masks(batch: int, seed: int = 0, ratio=INFERENCE_RATIO):
-    """Masks as the runtime draws them (or from another ratio distribution),
-    from a fixed seed: evaluation sees what users render."""
-    return training_masks(np.random.default_rng(seed), batch, ratio)
 
 
 def torch_load(path: str, device) -> dict:
@@ -175,11 +140,6 @@ def recoloured(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     mean = x.mean((1, 2, 3), keepdim=True)
     x = mean + uniform(0.7, 1.3, 1) * (x - mean) + uniform(-0.12, 0.12, 1)
     return x.clamp(0, 1) * 2 - 1
-
-
-def to_tensor(faces: np.ndarray) -> torch.Tensor:
-    """uint8 [B,112,112,3] -> float [B,3,112,112] in [-1, 1]."""
-    return torch.from_numpy(faces.astype(np.float32)).permute(0, 3, 1, 2) / 127.5 - 1.0
 
 
 def ridge_init(model: Vec2Face, faces, features: np.ndarray, rows: np.ndarray, lam: float = 10.0) -> None:
@@ -274,8 +234,6 @@ def main() -> None:
     if args.turn_share > 0 and not CONFIGS[args.config].pose_inputs:
         raise SystemExit(f"Cannot turn faces as asked (--turn-share {args.turn_share}): the yaw label must move with "
                          f"the turn, so it needs a config with pose inputs (e.g. small-pose), not {args.config}")
-
-    from evaluate import ssim  # here: evaluate imports this module
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
