@@ -6,12 +6,14 @@
  *
  * @example Render two faces of one new identity
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack, perturb, render, sample } from "./mod.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const { vectors } = await sample(1, { prior: pack.prior, threshold: pack.manifest.separationThreshold, seed: 1 });
  * const variations = perturb([vectors[0], vectors[0]], { sigmas: pack.manifest.sigmas, seed: 1 });
  * const faces = await render(variations, { pack, seed: 1 });
- * console.assert(faces.length === 2 && faces[0].width === 112);
+ * assert.equal(faces.length, 2);
+ * assert.equal(faces[0].width, 112);
  * ```
  *
  * @module

@@ -30,18 +30,18 @@ const TAR_BLOCK = 512;
  *
  * @example Fetch one file (needs npm and network)
  * ```ts ignore
+ * import assert from "node:assert/strict";
  * import { fetchNpmFiles } from "./_npm_fetch.ts";
  * const files = await fetchNpmFiles("faceplugin-face-recognition-js", "0.0.1", ["package/package.json"]);
  * const manifest = JSON.parse(new TextDecoder().decode(files.get("package/package.json")));
- * console.assert(manifest.version === "0.0.1");
+ * assert.equal(manifest.version, "0.0.1");
  * ```
  *
  * @example Bad arguments are rejected before npm runs
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fetchNpmFiles } from "./_npm_fetch.ts";
- * let error: unknown;
- * await fetchNpmFiles("Not A Package", "1.0.0", ["package/package.json"]).catch((e) => (error = e));
- * console.assert(error instanceof RangeError);
+ * await assert.rejects(fetchNpmFiles("Not A Package", "1.0.0", ["package/package.json"]), RangeError);
  * ```
  *
  * @param pkg npm package name, e.g. `faceplugin-face-recognition-js` or `@scope/name`.
@@ -180,6 +180,7 @@ function aborted(spec: string, signal: AbortSignal): Vec2FaceError {
  *
  * @example Read a one-file archive
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readTar } from "./_npm_fetch.ts";
  * const archive = new Uint8Array(3 * 512);
  * const text = (s: string, at: number) => archive.set(new TextEncoder().encode(s), at);
@@ -191,7 +192,7 @@ function aborted(spec: string, signal: AbortSignal): Vec2FaceError {
  * text(archive.subarray(0, 512).reduce((sum, b) => sum + b, 0).toString(8).padStart(6, "0") + "\u0000 ", 148);
  * text("hi", 512); // data block
  * const files = readTar(archive);
- * console.assert(new TextDecoder().decode(files.get("package/a.txt")) === "hi");
+ * assert.equal(new TextDecoder().decode(files.get("package/a.txt")), "hi");
  * ```
  *
  * @param bytes The tar archive.

@@ -75,11 +75,12 @@ export interface BatchDynamicModel {
  *
  * @example Patch the smallest model: an empty graph, nothing to change
  * ```ts
+ * import assert from "node:assert/strict";
  * import { makeBatchDynamic } from "./_onnx_batch.ts";
  * // A ModelProto holding only an empty graph (field 7, length 0).
  * const { model, reshapesPatched } = makeBatchDynamic(new Uint8Array([0x3a, 0x00]));
- * console.assert(reshapesPatched === 0);
- * console.assert(model.length === 2);
+ * assert.equal(reshapesPatched, 0);
+ * assert.equal(model.length, 2);
  * ```
  *
  * @param model Bytes of an ONNX ModelProto.

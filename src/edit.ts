@@ -61,12 +61,6 @@ export interface EditTargets {
  * read ({@linkcode expectedLandmarkYaw}). With it, 97-99 % of real faces pass at their own pose reading below 38 degrees
  * and 91 % beyond (43 % there when the reading was compared with the target itself; `bench/pose_crosscheck.ts
  * --labels`).
- *
- * @example
- * ```ts
- * import { EDIT_TOLERANCES, LANDMARK_YAW_SLACK } from "./edit.ts";
- * console.assert(EDIT_TOLERANCES.yaw + LANDMARK_YAW_SLACK === 10);
- * ```
  */
 export const LANDMARK_YAW_SLACK = 5;
 
@@ -234,11 +228,13 @@ function orthonormalRows(rows: Float64Array[]): Float64Array[] {
  *
  * @example Turn a face towards yaw 20 within 48 renders
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack } from "./model_pack.ts";
  * import { edit } from "./edit.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const result = await edit(new Float32Array(pack.prior.mean), { yaw: 20 }, { pack, budget: 48, seed: 1 });
- * console.assert(result.calls <= 48 && ["reached", "unreached"].includes(result.status));
+ * assert.ok(result.calls <= 48);
+ * assert.ok(["reached", "unreached"].includes(result.status));
  * console.log(result.status, result.attributes.yaw.toFixed(1), result.identity.toFixed(2));
  * ```
  */

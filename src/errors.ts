@@ -26,10 +26,11 @@ export type Vec2FaceErrorCode =
  *
  * @example Catch a missing model
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Vec2FaceError } from "./errors.ts";
  * const error = new Vec2FaceError("model-missing", "Cannot load generator.onnx: file is missing");
- * console.assert(error.code === "model-missing");
- * console.assert(error instanceof Error);
+ * assert.equal(error.code, "model-missing");
+ * assert.ok(error instanceof Error);
  * ```
  */
 export class Vec2FaceError extends Error {

@@ -60,12 +60,14 @@ function checkSymmetric(matrix: Float64Array, n: number): void {
  * descending; vectors are orthonormal rows with `A v = lambda v`. The input is
  * not modified. O(n^3): n = 512 takes well under a second.
  *
- * @example
+ * @example Eigenvalues and eigenvectors of a 2x2 matrix
  * ```ts
+ * import assert from "node:assert/strict";
  * import { symmetricEigen } from "./linalg.ts";
  * const { values, vectors } = symmetricEigen(new Float64Array([2, 1, 1, 2]), 2);
- * console.assert(Math.abs(values[0] - 3) < 1e-12 && Math.abs(values[1] - 1) < 1e-12);
- * console.assert(Math.abs(Math.abs(vectors[0]) - Math.SQRT1_2) < 1e-12); // (1, 1) / sqrt 2, up to sign
+ * assert.ok(Math.abs(values[0] - 3) < 1e-12);
+ * assert.ok(Math.abs(values[1] - 1) < 1e-12);
+ * assert.ok(Math.abs(Math.abs(vectors[0]) - Math.SQRT1_2) < 1e-12); // (1, 1) / sqrt 2, up to sign
  * ```
  */
 export function symmetricEigen(matrix: Float64Array, n: number): SymmetricEigen {
@@ -244,11 +246,13 @@ function diagonalizeTridiagonal(w: Float64Array, n: number, d: Float64Array, e: 
  * pivoting, in float64; returns zeros when `a` is singular (a pivot below
  * 1e-9), so a caller stepping by `x` stays put. Inputs are not modified.
  *
- * @example
+ * @example Solve two equations in two unknowns
  * ```ts
+ * import assert from "node:assert/strict";
  * import { solveLinear } from "./linalg.ts";
  * const [x, y] = solveLinear([[2, 1], [1, 3]], [3, 5]);
- * console.assert(Math.abs(x - 0.8) < 1e-12 && Math.abs(y - 1.4) < 1e-12);
+ * assert.ok(Math.abs(x - 0.8) < 1e-12);
+ * assert.ok(Math.abs(y - 1.4) < 1e-12);
  * ```
  */
 export function solveLinear(a: readonly (readonly number[])[], b: readonly number[]): number[] {

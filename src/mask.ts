@@ -59,13 +59,16 @@ export function drawMaskRatio(random: Random, ratio: MaskRatio = VEC2FACE_MASK_R
  * Draws one image's mask: `ceil(tokens * ratio)` masked tokens, the first
  * `droppedTokens` of them (in random order) dropped, as Vec2Face does.
  *
- * @example
+ * @example Draw the mask of one image with Vec2Face's layout
  * ```ts
+ * import assert from "node:assert/strict";
  * import { drawMask } from "./mask.ts";
  * import { Random } from "./random.ts";
  * const mask = drawMask(Random.from(1, 3, 0, 0));
- * console.assert(mask.masked.length === 50 && mask.kept.length === 45);
- * console.assert(mask.masked[0] === 0 && mask.kept[0] === 0n);
+ * assert.equal(mask.masked.length, 50);
+ * assert.equal(mask.kept.length, 45);
+ * assert.equal(mask.masked[0], 0);
+ * assert.equal(mask.kept[0], 0n);
  * ```
  */
 export function drawMask(random: Random, layout: TokenLayout = VEC2FACE_LAYOUT): TokenMask {

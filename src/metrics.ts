@@ -13,13 +13,6 @@ import { Random, Stream } from "./random.ts";
 
 /**
  * Summary statistics of a set of values.
- *
- * @example
- * ```ts
- * import { summarize, type Summary } from "./metrics.ts";
- * const summary: Summary = summarize([1, 2, 3]);
- * console.assert(summary.mean === 2 && summary.max === 3);
- * ```
  */
 export interface Summary {
   /** Number of values. */
@@ -53,11 +46,12 @@ function checkValues(values: ArrayLike<number>, what: string): void {
  * The `q`-quantile (0..1) of values sorted ascending, interpolating linearly
  * between the two nearest order statistics (NumPy's default).
  *
- * @example
+ * @example The median of five values and a low quantile of two
  * ```ts
+ * import assert from "node:assert/strict";
  * import { quantile } from "./metrics.ts";
- * console.assert(quantile([0, 10, 20, 30, 40], 0.5) === 20);
- * console.assert(quantile([0, 10], 0.05) === 0.5);
+ * assert.equal(quantile([0, 10, 20, 30, 40], 0.5), 20);
+ * assert.equal(quantile([0, 10], 0.05), 0.5);
  * ```
  */
 export function quantile(sorted: ArrayLike<number>, q: number): number {
@@ -73,11 +67,14 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
  * Count, mean, standard deviation (population), minimum, 5th percentile,
  * median and maximum of finite values; at least one is needed.
  *
- * @example
+ * @example Mean, standard deviation and 5th percentile of eight values
  * ```ts
+ * import assert from "node:assert/strict";
  * import { summarize } from "./metrics.ts";
  * const { mean, std, p5 } = summarize([2, 4, 4, 4, 5, 5, 7, 9]);
- * console.assert(mean === 5 && std === 2 && Math.abs(p5 - 2.7) < 1e-12);
+ * assert.equal(mean, 5);
+ * assert.equal(std, 2);
+ * assert.ok(Math.abs(p5 - 2.7) < 1e-12);
  * ```
  */
 export function summarize(values: ArrayLike<number>): Summary {
@@ -104,11 +101,13 @@ export function summarize(values: ArrayLike<number>): Summary {
  * Features scaled to unit length (a zero vector stays zero), so that a dot
  * product is a cosine. The inputs are not modified.
  *
- * @example
+ * @example Scale a 3-4-5 vector to unit length
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unitVectors } from "./metrics.ts";
  * const [unit] = unitVectors([new Float32Array([3, 4])]);
- * console.assert(Math.abs(unit[0] - 0.6) < 1e-7 && Math.abs(unit[1] - 0.8) < 1e-7);
+ * assert.ok(Math.abs(unit[0] - 0.6) < 1e-7);
+ * assert.ok(Math.abs(unit[1] - 0.8) < 1e-7);
  * ```
  */
 export function unitVectors(features: readonly Float32Array[]): Float32Array[] {
@@ -168,13 +167,6 @@ function dot(a: Float32Array, b: Float32Array): number {
 
 /**
  * Options of {@linkcode genuineScores} and {@linkcode impostorScores}.
- *
- * @example
- * ```ts
- * import type { PairOptions } from "./metrics.ts";
- * const options: PairOptions = { pairs: 1000, seed: 7 };
- * console.assert(options.pairs === 1000);
- * ```
  */
 export interface PairOptions {
   /** At most this many pairs: when more exist, this many are sampled (seeded); default 1,000,000. */
@@ -185,13 +177,6 @@ export interface PairOptions {
 
 /**
  * Cosine scores of image pairs, and whether they are all the pairs there are.
- *
- * @example
- * ```ts
- * import type { PairScores } from "./metrics.ts";
- * const scores: PairScores = { scores: new Float64Array([0.5]), available: 1, exhaustive: true };
- * console.assert(scores.exhaustive);
- * ```
  */
 export interface PairScores {
   /** One cosine per pair. */
@@ -220,10 +205,12 @@ function groupsOf(labels: readonly number[]): number[][] {
  *
  * @example Two identities: (a, b) and (c, d, e)
  * ```ts
+ * import assert from "node:assert/strict";
  * import { genuineScores } from "./metrics.ts";
  * const v = (x: number, y: number) => new Float32Array([x, y]);
  * const { scores, available } = genuineScores([v(1, 0), v(0, 1), v(1, 0), v(1, 0), v(2, 0)], [0, 0, 1, 1, 1]);
- * console.assert(available === 4 && scores.join() === "0,1,1,1");
+ * assert.equal(available, 4);
+ * assert.equal(scores.join(), "0,1,1,1");
  * ```
  */
 export function genuineScores(
@@ -275,14 +262,18 @@ export function genuineScores(
  * identities (`i < j`), or, when there are more than `pairs` of them, `pairs`
  * pairs drawn uniformly with replacement (seeded).
  *
- * @example
+ * @example Every impostor pair, then one drawn pair
  * ```ts
+ * import assert from "node:assert/strict";
  * import { impostorScores } from "./metrics.ts";
  * const v = (x: number, y: number) => new Float32Array([x, y]);
  * const all = impostorScores([v(1, 0), v(1, 0), v(0, 1)], [0, 0, 1]);
- * console.assert(all.exhaustive && all.scores.join() === "0,0");
+ * assert.ok(all.exhaustive);
+ * assert.equal(all.scores.join(), "0,0");
  * const some = impostorScores([v(1, 0), v(1, 0), v(0, 1)], [0, 0, 1], { pairs: 1, seed: 3 });
- * console.assert(!some.exhaustive && some.scores.length === 1 && some.available === 2);
+ * assert.ok(!some.exhaustive);
+ * assert.equal(some.scores.length, 1);
+ * assert.equal(some.available, 2);
  * ```
  */
 export function impostorScores(
@@ -319,13 +310,6 @@ export function impostorScores(
 /**
  * The equal error rate of a verifier that accepts a pair when its score is
  * at least a threshold, and the threshold where it occurs.
- *
- * @example
- * ```ts
- * import type { EqualErrorRate } from "./metrics.ts";
- * const eer: EqualErrorRate = { rate: 0.01, threshold: 0.3 };
- * console.assert(eer.rate < 0.5);
- * ```
  */
 export interface EqualErrorRate {
   /** The rate at which false accepts equal false rejects, 0..1. */
@@ -346,10 +330,12 @@ export interface EqualErrorRate {
  *
  * @example Hand-computed: FAR = FRR = 1/3 at threshold 0.5
  * ```ts
+ * import assert from "node:assert/strict";
  * import { equalErrorRate } from "./metrics.ts";
  * const { rate, threshold } = equalErrorRate([0.9, 0.8, 0.3], [0.1, 0.2, 0.5]);
- * console.assert(rate === 1 / 3 && threshold === 0.5);
- * console.assert(equalErrorRate([0.8, 0.9], [0.1, 0.2]).rate === 0);
+ * assert.equal(rate, 1 / 3);
+ * assert.equal(threshold, 0.5);
+ * assert.equal(equalErrorRate([0.8, 0.9], [0.1, 0.2]).rate, 0);
  * ```
  */
 export function equalErrorRate(genuine: ArrayLike<number>, impostor: ArrayLike<number>): EqualErrorRate {
@@ -398,11 +384,14 @@ function crossing(
  * The centre of each identity: the mean of its unit-length features, in order
  * of first appearance of the identity.
  *
- * @example
+ * @example Centres of two identities
  * ```ts
+ * import assert from "node:assert/strict";
  * import { unitCentres } from "./metrics.ts";
  * const centres = unitCentres([new Float32Array([2, 0]), new Float32Array([0, 5]), new Float32Array([0, 1])], [4, 9, 4]);
- * console.assert(centres.length === 2 && centres[0].join() === "0.5,0.5" && centres[1].join() === "0,1");
+ * assert.equal(centres.length, 2);
+ * assert.equal(centres[0].join(), "0.5,0.5");
+ * assert.equal(centres[1].join(), "0,1");
  * ```
  */
 export function unitCentres(features: readonly Float32Array[], labels: readonly number[]): Float32Array[] {
@@ -421,13 +410,6 @@ export function unitCentres(features: readonly Float32Array[], labels: readonly 
 
 /**
  * Vec2Face's unique-identity count.
- *
- * @example
- * ```ts
- * import type { UniqueIdentities } from "./metrics.ts";
- * const unique: UniqueIdentities = { threshold: 0.4, unique: 9, total: 10, ratio: 0.9 };
- * console.assert(unique.ratio === unique.unique / unique.total);
- * ```
  */
 export interface UniqueIdentities {
   /** Cosine above which two identity centres count as the same person. */
@@ -447,10 +429,12 @@ export interface UniqueIdentities {
  *
  * @example Hand-computed: the second and third are within 0.4 of an earlier centre
  * ```ts
+ * import assert from "node:assert/strict";
  * import { uniqueIdentities } from "./metrics.ts";
  * const v = (x: number, y: number) => new Float32Array([x, y]);
  * const result = uniqueIdentities([v(1, 0), v(0.8, 0.6), v(0, 1), v(-1, 0)], 0.4);
- * console.assert(result.unique === 2 && result.ratio === 0.5);
+ * assert.equal(result.unique, 2);
+ * assert.equal(result.ratio, 0.5);
  * ```
  */
 export function uniqueIdentities(centres: readonly Float32Array[], threshold = 0.4): UniqueIdentities {
@@ -471,13 +455,6 @@ export function uniqueIdentities(centres: readonly Float32Array[], threshold = 0
 
 /**
  * A histogram with equal-width bins over `[min, max]`.
- *
- * @example
- * ```ts
- * import type { Histogram } from "./metrics.ts";
- * const histogram: Histogram = { min: 0, max: 1, counts: [3, 1] };
- * console.assert(histogram.counts.length === 2);
- * ```
  */
 export interface Histogram {
   /** Left edge of the first bin. */
@@ -493,10 +470,11 @@ export interface Histogram {
  * `max` goes to the last bin, values outside the range to the nearest edge
  * bin.
  *
- * @example
+ * @example Two bins, with the maximum and an outlier in the last
  * ```ts
+ * import assert from "node:assert/strict";
  * import { histogram } from "./metrics.ts";
- * console.assert(histogram([0, 0.2, 0.5, 0.99, 1, 7], { min: 0, max: 1, bins: 2 }).counts.join() === "2,4");
+ * assert.equal(histogram([0, 0.2, 0.5, 0.99, 1, 7], { min: 0, max: 1, bins: 2 }).counts.join(), "2,4");
  * ```
  */
 export function histogram(
@@ -521,13 +499,6 @@ export function histogram(
 
 /**
  * Mean and covariance of a feature set, in float64.
- *
- * @example
- * ```ts
- * import type { GaussianStats } from "./metrics.ts";
- * const stats: GaussianStats = { dim: 1, count: 2, mean: new Float64Array([0]), covariance: new Float64Array([2]) };
- * console.assert(stats.covariance.length === stats.dim * stats.dim);
- * ```
  */
 export interface GaussianStats {
   /** Values per feature. */
@@ -544,11 +515,13 @@ export interface GaussianStats {
  * The mean and covariance (denominator `count - 1`, as NumPy's `cov`) of at
  * least two features of equal length.
  *
- * @example
+ * @example Mean and covariance of two 2-d features
  * ```ts
+ * import assert from "node:assert/strict";
  * import { gaussianStats } from "./metrics.ts";
  * const stats = gaussianStats([new Float32Array([1, 0]), new Float32Array([3, 0])]);
- * console.assert(stats.mean.join() === "2,0" && stats.covariance.join() === "2,0,0,0");
+ * assert.equal(stats.mean.join(), "2,0");
+ * assert.equal(stats.covariance.join(), "2,0,0,0");
  * ```
  */
 export function gaussianStats(features: readonly Float32Array[]): GaussianStats {
@@ -633,10 +606,11 @@ function symmetricSqrt(matrix: Float64Array, n: number): Float64Array {
  *
  * @example Hand-computed: diagonal covariances 4 and 1, means 0 and 3
  * ```ts
+ * import assert from "node:assert/strict";
  * import { frechetDistance } from "./metrics.ts";
  * const a = { dim: 1, count: 2, mean: new Float64Array([0]), covariance: new Float64Array([4]) };
  * const b = { dim: 1, count: 2, mean: new Float64Array([3]), covariance: new Float64Array([1]) };
- * console.assert(Math.abs(frechetDistance(a, b) - (9 + (2 - 1) ** 2)) < 1e-12);
+ * assert.ok(Math.abs(frechetDistance(a, b) - (9 + (2 - 1) ** 2)) < 1e-12);
  * ```
  */
 export function frechetDistance(a: GaussianStats, b: GaussianStats): number {

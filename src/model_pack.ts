@@ -108,12 +108,6 @@ export interface LoadPackOptions {
 /**
  * The bundled default pack's folder: `vec2face-small`, a 3.9M-parameter
  * generator we trained on aligned UTKFace faces (see `training/`).
- *
- * @example
- * ```ts
- * import { DEFAULT_PACK } from "./model_pack.ts";
- * console.assert(DEFAULT_PACK.endsWith("/models/vec2face-small/"));
- * ```
  */
 export const DEFAULT_PACK: string = new URL("../models/vec2face-small/", import.meta.url).href;
 
@@ -122,11 +116,12 @@ export const DEFAULT_PACK: string = new URL("../models/vec2face-small/", import.
  * (its images are not faces) and a synthetic prior, for fast tests of code
  * that only needs the model contract.
  *
- * @example
+ * @example Load the fixture pack
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
  * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
- * console.assert(pack.manifest.fixture === true);
+ * assert.equal(pack.manifest.fixture, true);
  * ```
  */
 export const FIXTURE_PACK: string = new URL("../models/fixture/", import.meta.url).href;
@@ -261,11 +256,12 @@ export class ModelPack {
  * Loads a model pack from a folder path or URL (default: the bundled pack),
  * verifying every file's sha256 and pulling third-party files on first use.
  *
- * @example
+ * @example Load the bundled default pack
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack } from "./model_pack.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
- * console.assert(pack.manifest.vectorSize === 512);
+ * assert.equal(pack.manifest.vectorSize, 512);
  * ```
  */
 export function loadPack(location?: string, options?: LoadPackOptions): Promise<ModelPack> {

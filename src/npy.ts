@@ -18,11 +18,12 @@ const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
 /**
  * Encodes a float32 (or float16 with `half`) matrix as `.npy` bytes.
  *
- * @example
+ * @example Round-trip a 2x3 matrix
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeNpy, encodeNpy } from "./npy.ts";
  * const bytes = encodeNpy({ shape: [2, 3], data: new Float32Array([1, 2, 3, 4, 5, 6]) });
- * console.assert(decodeNpy(bytes).data[5] === 6);
+ * assert.equal(decodeNpy(bytes).data[5], 6);
  * ```
  */
 export function encodeNpy(matrix: NpyMatrix, options: { half?: boolean } = {}): Uint8Array {
@@ -55,11 +56,12 @@ export function encodeNpy(matrix: NpyMatrix, options: { half?: boolean } = {}): 
 /**
  * Decodes `.npy` bytes holding a 1-d or 2-d little-endian float32/float16/float64 array.
  *
- * @example
+ * @example Round-trip a 1x2 matrix through float16
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeNpy, encodeNpy } from "./npy.ts";
  * const matrix = decodeNpy(encodeNpy({ shape: [1, 2], data: new Float32Array([0.5, -2]) }, { half: true }));
- * console.assert(matrix.data[1] === -2);
+ * assert.equal(matrix.data[1], -2);
  * ```
  */
 export function decodeNpy(bytes: Uint8Array): NpyMatrix {
@@ -153,15 +155,18 @@ export interface NpyImages {
  * Reads a uint8 [N, height, width, 3] `.npy` array (RGB images, e.g. aligned
  * faces) without copying: each image is a view into `bytes`.
  *
- * @example
+ * @example Read one 2x2 image from hand-made bytes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeImagesNpy } from "./npy.ts";
  * const header = "{'descr': '|u1', 'fortran_order': False, 'shape': (1, 2, 2, 3), }".padEnd(117) + "\n";
  * const bytes = new Uint8Array(128 + 12).fill(7);
  * bytes.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0, 118, 0]);
  * bytes.set(new TextEncoder().encode(header), 10);
  * const images = decodeImagesNpy(bytes);
- * console.assert(images.count === 1 && images.image(0).width === 2 && images.image(0).data[11] === 7);
+ * assert.equal(images.count, 1);
+ * assert.equal(images.image(0).width, 2);
+ * assert.equal(images.image(0).data[11], 7);
  * ```
  */
 export function decodeImagesNpy(bytes: Uint8Array): NpyImages {

@@ -47,11 +47,12 @@ export function checkSigmas(sigmas: readonly number[], shares: readonly number[]
  * 40 % get sigmas[0], the next 40 % sigmas[1], the rest sigmas[2] (counts by
  * largest remainder, so any count works, not only multiples of 5).
  *
- * @example
+ * @example Fifty images of one identity get the default shares
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sigmaForImage } from "./perturb.ts";
  * const sigmas = Array.from({ length: 50 }, (_, i) => sigmaForImage(i, 50, [0.3, 0.5, 0.7], [0.4, 0.4, 0.2]));
- * console.assert(sigmas.filter((s) => s === 0.7).length === 10);
+ * assert.equal(sigmas.filter((s) => s === 0.7).length, 10);
  * ```
  */
 export function sigmaForImage(
@@ -95,12 +96,14 @@ export function perturbVector(vector: Float32Array, sigma: number, random: Rando
  * norm. Vector `i` gets the sigma of position `i` among `vectors.length` (see
  * {@linkcode sigmaForImage}) and noise from the stream `(seed, perturb, i)`.
  *
- * @example
+ * @example Three noisy variations of one identity
  * ```ts
+ * import assert from "node:assert/strict";
  * import { perturb } from "./perturb.ts";
  * const identity = new Float32Array(512).fill(1);
  * const images = perturb([identity, identity, identity], { seed: 7 });
- * console.assert(images.length === 3 && images[0][0] !== images[1][0]);
+ * assert.equal(images.length, 3);
+ * assert.notEqual(images[0][0], images[1][0]);
  * ```
  */
 export function perturb(vectors: Float32Array[], options: PerturbOptions = {}): Float32Array[] {

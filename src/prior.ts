@@ -27,14 +27,16 @@ export interface Prior {
 /**
  * Reads a prior from its `.npy` bytes.
  *
- * @example
+ * @example Parse a 2-d prior
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeNpy } from "./npy.ts";
  * import { parsePrior } from "./prior.ts";
  * const data = new Float32Array(4 * 2);
  * data.set([1, 1, 0.5, 0.25, 1, 0, 0, 1]);
  * const prior = parsePrior(encodeNpy({ shape: [4, 2], data }));
- * console.assert(prior.dim === 2 && prior.eigenvalues[1] === 0.25);
+ * assert.equal(prior.dim, 2);
+ * assert.equal(prior.eigenvalues[1], 0.25);
  * ```
  */
 export function parsePrior(bytes: Uint8Array): Prior {
@@ -58,14 +60,15 @@ export function parsePrior(bytes: Uint8Array): Prior {
 /**
  * Draws one vector: mean + sum_i sqrt(lambda_i) z_i e_i.
  *
- * @example
+ * @example A draw keeps the mean along a zero-variance axis
  * ```ts
+ * import assert from "node:assert/strict";
  * import { drawFromPrior } from "./prior.ts";
  * import { Random } from "./random.ts";
  * const prior = { dim: 2, mean: new Float32Array([1, 1]), eigenvalues: new Float32Array([4, 0]),
  *   eigenvectors: new Float32Array([1, 0, 0, 1]) };
  * const vector = drawFromPrior(prior, Random.from(0));
- * console.assert(vector[1] === 1); // no variance along the second axis
+ * assert.equal(vector[1], 1); // no variance along the second axis
  * ```
  */
 export function drawFromPrior(prior: Prior, random: Random): Float32Array {
@@ -98,12 +101,15 @@ export interface FitPriorOptions {
  *
  * @example Fit on the centres of two people with two photos each
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fitPrior } from "./prior.ts";
  * const features = [[1, 0], [3, 0], [0, 1], [0, 3]].map((x) => new Float32Array(x));
  * const prior = fitPrior(features, { groups: [0, 0, 1, 1] });
  * // Centres (2, 0) and (0, 2): mean (1, 1), variance 4 along (1, -1) / sqrt 2, none across.
- * console.assert(prior.mean[0] === 1 && prior.mean[1] === 1);
- * console.assert(Math.abs(prior.eigenvalues[0] - 4) < 1e-6 && prior.eigenvalues[1] < 1e-6);
+ * assert.equal(prior.mean[0], 1);
+ * assert.equal(prior.mean[1], 1);
+ * assert.ok(Math.abs(prior.eigenvalues[0] - 4) < 1e-6);
+ * assert.ok(prior.eigenvalues[1] < 1e-6);
  * ```
  */
 export function fitPrior(features: Float32Array[], options: FitPriorOptions = {}): Prior {
@@ -156,11 +162,13 @@ export function fitPrior(features: Float32Array[], options: FitPriorOptions = {}
  * The average feature of each group (identity centres), in order of first
  * appearance of the group: what {@linkcode fitPrior} fits on with `groups`.
  *
- * @example
+ * @example Centres of two groups
  * ```ts
+ * import assert from "node:assert/strict";
  * import { identityCentres } from "./prior.ts";
  * const centres = identityCentres([new Float32Array([1]), new Float32Array([2]), new Float32Array([9])], [7, 3, 7]);
- * console.assert(centres[0][0] === 5 && centres[1][0] === 2);
+ * assert.equal(centres[0][0], 5);
+ * assert.equal(centres[1][0], 2);
  * ```
  */
 export function identityCentres(features: Float32Array[], groups: readonly number[]): Float32Array[] {
@@ -195,12 +203,13 @@ export function identityCentres(features: Float32Array[], groups: readonly numbe
  * float32 `[dim + 2, dim]`, row 0 the mean, row 1 the eigenvalues, rows 2..
  * the eigenvectors.
  *
- * @example
+ * @example Round-trip a 2-d prior
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePrior, parsePrior } from "./prior.ts";
  * const prior = { dim: 2, mean: new Float32Array([1, 2]), eigenvalues: new Float32Array([3, 1]),
  *   eigenvectors: new Float32Array([0, 1, 1, 0]) };
- * console.assert(parsePrior(encodePrior(prior)).eigenvectors[1] === 1);
+ * assert.equal(parsePrior(encodePrior(prior)).eigenvectors[1], 1);
  * ```
  */
 export function encodePrior(prior: Prior): Uint8Array {

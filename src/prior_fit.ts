@@ -15,12 +15,6 @@ import { norm } from "./vectors.ts";
  * Cosine thresholds reported besides a pack's separation threshold: 0.3 and
  * 0.41, lower thresholds for comparison (the bundled pack separates at 0.476,
  * the identity model's cosine at FAR 1e-5).
- *
- * @example
- * ```ts
- * import { COMPARISON_THRESHOLDS } from "./prior_fit.ts";
- * console.assert(COMPARISON_THRESHOLDS.includes(0.3));
- * ```
  */
 export const COMPARISON_THRESHOLDS: readonly number[] = [0.3, 0.41];
 
@@ -28,10 +22,11 @@ export const COMPARISON_THRESHOLDS: readonly number[] = [0.3, 0.41];
  * Group labels (folder names, strings or numbers) to group ids 0, 1, 2, ...
  * in order of first appearance; equal labels get equal ids.
  *
- * @example
+ * @example Ids of four labels, one repeated
  * ```ts
+ * import assert from "node:assert/strict";
  * import { groupIds } from "./prior_fit.ts";
- * console.assert(groupIds(["bob", "ann", "bob", 7]).join() === "0,1,0,2");
+ * assert.equal(groupIds(["bob", "ann", "bob", 7]).join(), "0,1,0,2");
  * ```
  */
 export function groupIds(labels: readonly unknown[]): number[] {
@@ -51,12 +46,13 @@ export function groupIds(labels: readonly unknown[]): number[] {
  * label (number or string) per feature, or the sidecar of `cli.ts embed`
  * (`{"files": [...]}`), grouped by each file's parent folder.
  *
- * @example
+ * @example Group an embed sidecar by folder, and a list of labels
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseGroups } from "./prior_fit.ts";
  * const sidecar = { files: ["lfw/ann/1.jpg", "lfw/bob/1.jpg", "lfw/ann/2.jpg"] };
- * console.assert(parseGroups(sidecar, 3).join() === "0,1,0");
- * console.assert(parseGroups([5, 5, 2], 3).join() === "0,0,1");
+ * assert.equal(parseGroups(sidecar, 3).join(), "0,1,0");
+ * assert.equal(parseGroups([5, 5, 2], 3).join(), "0,0,1");
  * ```
  */
 export function parseGroups(parsed: unknown, count: number, name = "groups"): number[] {
@@ -81,13 +77,6 @@ export function parseGroups(parsed: unknown, count: number, name = "groups"): nu
 
 /**
  * What {@linkcode cosineStatistics} measures.
- *
- * @example
- * ```ts
- * import { type CosineStatistics, cosineStatistics } from "./prior_fit.ts";
- * const statistics: CosineStatistics = cosineStatistics([new Float32Array([1, 0]), new Float32Array([0, 1])], [0.5]);
- * console.assert(statistics.pairs === 1 && statistics.mean === 0 && statistics.above[0] === 0);
- * ```
  */
 export interface CosineStatistics {
   /** Number of pairs. */
@@ -105,13 +94,15 @@ export interface CosineStatistics {
  * and the share of pairs above each threshold. A zero vector counts as
  * cosine 0 with everything.
  *
- * @example
+ * @example Three vectors at 45 and 90 degrees
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cosineStatistics } from "./prior_fit.ts";
  * const vectors = [[1, 0], [1, 1], [0, 1]].map((x) => new Float32Array(x));
  * const { pairs, above } = cosineStatistics(vectors, [0.5]);
  * // Cosines 0.707, 0, 0.707: two of the three pairs above 0.5.
- * console.assert(pairs === 3 && Math.abs(above[0] - 2 / 3) < 1e-12);
+ * assert.equal(pairs, 3);
+ * assert.ok(Math.abs(above[0] - 2 / 3) < 1e-12);
  * ```
  */
 export function cosineStatistics(vectors: readonly Float32Array[], thresholds: readonly number[]): CosineStatistics {
@@ -155,13 +146,15 @@ export function cosineStatistics(vectors: readonly Float32Array[], thresholds: r
  * At most `count` of the items: all of them (in order) when there are no
  * more, else a seeded random subset (partial Fisher-Yates shuffle).
  *
- * @example
+ * @example Two of five items, and all of two
  * ```ts
+ * import assert from "node:assert/strict";
  * import { seededSubset } from "./prior_fit.ts";
  * import { Random } from "./random.ts";
  * const picked = seededSubset([1, 2, 3, 4, 5], 2, Random.from(0));
- * console.assert(picked.length === 2 && picked[0] !== picked[1]);
- * console.assert(seededSubset([1, 2], 5, Random.from(0)).join() === "1,2");
+ * assert.equal(picked.length, 2);
+ * assert.notEqual(picked[0], picked[1]);
+ * assert.equal(seededSubset([1, 2], 5, Random.from(0)).join(), "1,2");
  * ```
  */
 export function seededSubset<T>(items: readonly T[], count: number, random: Random): T[] {
@@ -179,14 +172,6 @@ export function seededSubset<T>(items: readonly T[], count: number, random: Rand
 
 /**
  * What {@linkcode eigenSummary} reports.
- *
- * @example
- * ```ts
- * import { type EigenSummary, eigenSummary } from "./prior_fit.ts";
- * const prior = { dim: 1, mean: new Float32Array(1), eigenvalues: new Float32Array([3]), eigenvectors: new Float32Array([1]) };
- * const summary: EigenSummary = eigenSummary(prior);
- * console.assert(summary.effectiveDimension === 1 && summary.topShare === 1);
- * ```
  */
 export interface EigenSummary {
   /** The largest eigenvalues, descending (at most `top`). */
@@ -203,13 +188,16 @@ export interface EigenSummary {
  * Summarises a prior's eigenvalues: the largest, the total variance, the
  * effective dimension and the share of the largest in the total.
  *
- * @example
+ * @example Two equal eigenvalues make an effective dimension of 2
  * ```ts
+ * import assert from "node:assert/strict";
  * import { eigenSummary } from "./prior_fit.ts";
  * const prior = { dim: 4, mean: new Float32Array(4), eigenvalues: new Float32Array([2, 2, 0, 0]),
  *   eigenvectors: new Float32Array(16) };
  * const summary = eigenSummary(prior, 1);
- * console.assert(summary.total === 4 && summary.effectiveDimension === 2 && summary.topShare === 0.5);
+ * assert.equal(summary.total, 4);
+ * assert.equal(summary.effectiveDimension, 2);
+ * assert.equal(summary.topShare, 0.5);
  * ```
  */
 export function eigenSummary(prior: Prior, top = 10): EigenSummary {
@@ -227,13 +215,6 @@ export function eigenSummary(prior: Prior, top = 10): EigenSummary {
 
 /**
  * Options of {@linkcode priorReport}.
- *
- * @example
- * ```ts
- * import type { PriorReportOptions } from "./prior_fit.ts";
- * const options: PriorReportOptions = { features: [], draws: 500, seed: 1, separationThreshold: 0.476 };
- * console.assert(options.draws === 500);
- * ```
  */
 export interface PriorReportOptions {
   /** The features the prior was fitted on. */
@@ -254,16 +235,17 @@ export interface PriorReportOptions {
  * real vectors (identity centres with `groups`) with the share of pairs above
  * 0.3, 0.41 and the separation threshold.
  *
- * @example
+ * @example Judge a prior fitted on random features
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fitPrior } from "./prior.ts";
  * import { priorReport } from "./prior_fit.ts";
  * import { Random } from "./random.ts";
  * const random = Random.from(0);
  * const features = Array.from({ length: 20 }, () => Float32Array.from({ length: 8 }, () => random.normal()));
  * const lines = priorReport(fitPrior(features), { features, draws: 50, separationThreshold: 0.5 });
- * console.assert(lines.some((line) => line.startsWith("prior draws (50): pairwise cosine")));
- * console.assert(lines.some((line) => line.includes("P(cos > 0.5, pack)")));
+ * assert.ok(lines.some((line) => line.startsWith("prior draws (50): pairwise cosine")));
+ * assert.ok(lines.some((line) => line.includes("P(cos > 0.5, pack)")));
  * ```
  */
 export function priorReport(prior: Prior, options: PriorReportOptions): string[] {

@@ -47,10 +47,11 @@ function checkStreamKey(value: number, what: string): void {
  *
  * @example Same seed, same numbers
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Random } from "./random.ts";
  * const a = Random.from(42, 7), b = Random.from(42, 7);
- * console.assert(a.normal() === b.normal());
- * console.assert(Random.from(42, 8).uint32() !== Random.from(42, 7).uint32());
+ * assert.equal(a.normal(), b.normal());
+ * assert.notEqual(Random.from(42, 8).uint32(), Random.from(42, 7).uint32());
  * ```
  */
 export class Random {

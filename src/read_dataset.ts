@@ -19,25 +19,11 @@ import { readTar } from "./webdataset.ts";
 /**
  * How a dataset is laid out: one of `generate`'s formats (with a manifest),
  * `recordio` also for insightface datasets without one, or `imagefolder`.
- *
- * @example
- * ```ts
- * import type { DatasetLayout } from "./read_dataset.ts";
- * const layout: DatasetLayout = "imagefolder";
- * console.assert(layout === "imagefolder");
- * ```
  */
 export type DatasetLayout = "folder" | "zip" | "webdataset" | "recordio" | "imagefolder";
 
 /**
  * One image of a dataset.
- *
- * @example
- * ```ts
- * import type { DatasetItem } from "./read_dataset.ts";
- * const item: DatasetItem = { identity: 2, image: 0, file: "shard-00000.tar#000002_000.jpg" };
- * console.assert(item.file.includes("#"));
- * ```
  */
 export interface DatasetItem {
   /** Identity: the manifest's (an index into the bank), the RecordIO class, or the ImageFolder subfolder's rank. */
@@ -52,13 +38,6 @@ export interface DatasetItem {
 
 /**
  * A dataset's images and identities, as {@linkcode openDataset} found them.
- *
- * @example
- * ```ts
- * import type { DatasetIndex } from "./read_dataset.ts";
- * const index: DatasetIndex = { path: "out", layout: "folder", manifest: true, items: [], identityNames: [] };
- * console.assert(index.bank === undefined);
- * ```
  */
 export interface DatasetIndex {
   /** The dataset folder. */
@@ -245,6 +224,7 @@ async function imageFolderItems(path: string): Promise<{ items: DatasetItem[]; n
  *
  * @example An ImageFolder tree
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openDataset } from "./read_dataset.ts";
  * const root = await Deno.makeTempDir();
  * for (const name of ["bob/1.jpg", "bob/2.jpg", "ann/1.png"]) {
@@ -252,8 +232,9 @@ async function imageFolderItems(path: string): Promise<{ items: DatasetItem[]; n
  *   await Deno.writeFile(`${root}/${name}`, new Uint8Array());
  * }
  * const index = await openDataset(root);
- * console.assert(index.layout === "imagefolder" && index.identityNames.join() === "ann,bob");
- * console.assert(index.items.map((item) => item.identity).join() === "0,1,1");
+ * assert.equal(index.layout, "imagefolder");
+ * assert.equal(index.identityNames.join(), "ann,bob");
+ * assert.equal(index.items.map((item) => item.identity).join(), "0,1,1");
  * await Deno.remove(root, { recursive: true });
  * ```
  */
@@ -305,13 +286,6 @@ export async function openDataset(path: string): Promise<DatasetIndex> {
 
 /**
  * One image read by {@linkcode readDataset}: its bytes, or why there are none.
- *
- * @example
- * ```ts
- * import type { DatasetImage } from "./read_dataset.ts";
- * const missing: DatasetImage = { item: { identity: 0, image: 0, file: "000000/000.jpg" }, problem: "missing" };
- * console.assert(missing.bytes === undefined);
- * ```
  */
 export interface DatasetImage {
   /** The item. */
@@ -329,14 +303,16 @@ export interface DatasetImage {
  * differs from the manifest's, is yielded with a `problem` rather than
  * thrown, so one bad image does not stop an evaluation.
  *
- * @example
+ * @example Read the one image of an image folder
  * ```ts
+ * import assert from "node:assert/strict";
  * import { openDataset, readDataset } from "./read_dataset.ts";
  * const root = await Deno.makeTempDir();
  * await Deno.mkdir(`${root}/ann`);
  * await Deno.writeFile(`${root}/ann/1.jpg`, new Uint8Array([0xff, 0xd8]));
  * const [first] = await Array.fromAsync(readDataset(await openDataset(root)));
- * console.assert(first.bytes!.length === 2 && first.problem === undefined);
+ * assert.equal(first.bytes!.length, 2);
+ * assert.equal(first.problem, undefined);
  * await Deno.remove(root, { recursive: true });
  * ```
  */

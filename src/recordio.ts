@@ -22,22 +22,17 @@
 
 /**
  * The RecordIO magic word, little-endian at the start of every frame.
- *
- * @example
- * ```ts
- * import { frameRecord, RECORDIO_MAGIC } from "./recordio.ts";
- * console.assert(new DataView(frameRecord(new Uint8Array(4)).buffer).getUint32(0, true) === RECORDIO_MAGIC);
- * ```
  */
 export const RECORDIO_MAGIC = 0xced7230a;
 
 /**
  * Bytes of a packed `IRHeader` (Python struct `IfQQ`).
  *
- * @example
+ * @example A record with a number label and no bytes is just the header
  * ```ts
+ * import assert from "node:assert/strict";
  * import { IR_HEADER_SIZE, packRecord } from "./recordio.ts";
- * console.assert(packRecord({ label: 1, id: 1 }).length === IR_HEADER_SIZE);
+ * assert.equal(packRecord({ label: 1, id: 1 }).length, IR_HEADER_SIZE);
  * ```
  */
 export const IR_HEADER_SIZE = 24;
@@ -46,14 +41,6 @@ export const IR_HEADER_SIZE = 24;
  * One record: an `IRHeader` and its payload. A number `label` is written in
  * the header (flag 0); an array of labels goes after the header (flag = its
  * length), as `mx.recordio.pack` does.
- *
- * @example
- * ```ts
- * import type { RecordIOEntry } from "./recordio.ts";
- * const image: RecordIOEntry = { label: 3, id: 7, bytes: new Uint8Array([0xff, 0xd8]) };
- * const header: RecordIOEntry = { label: [5, 8], id: 0 };
- * console.assert(image.id === 7 && Array.isArray(header.label));
- * ```
  */
 export interface RecordIOEntry {
   /** A class label, or a label vector (e.g. a `[first, end)` record range). */
@@ -76,13 +63,17 @@ function checkId(value: number, what: string): void {
  * Packs a record payload as `mx.recordio.pack` does: the 24-byte `IRHeader`,
  * then the float32 label vector (if any), then the bytes.
  *
- * @example
+ * @example Pack a record with one byte
  * ```ts
+ * import assert from "node:assert/strict";
  * import { packRecord } from "./recordio.ts";
  * const record = packRecord({ label: 2, id: 5, bytes: new Uint8Array([9]) });
  * const view = new DataView(record.buffer);
- * console.assert(record.length === 25 && view.getUint32(0, true) === 0 && view.getFloat32(4, true) === 2);
- * console.assert(view.getBigUint64(8, true) === 5n && record[24] === 9);
+ * assert.equal(record.length, 25);
+ * assert.equal(view.getUint32(0, true), 0);
+ * assert.equal(view.getFloat32(4, true), 2);
+ * assert.equal(view.getBigUint64(8, true), 5n);
+ * assert.equal(record[24], 9);
  * ```
  */
 export function packRecord(entry: RecordIOEntry): Uint8Array {
@@ -115,12 +106,15 @@ export function packRecord(entry: RecordIOEntry): Uint8Array {
  * payload holding the magic at a 4-byte boundary is cut there into parts with
  * cflag 1 (first), 2 (middle) and 3 (last), the magic itself left out.
  *
- * @example
+ * @example Frame a five-byte payload
  * ```ts
+ * import assert from "node:assert/strict";
  * import { frameRecord, RECORDIO_MAGIC } from "./recordio.ts";
  * const frame = frameRecord(new Uint8Array([1, 2, 3, 4, 5]));
  * const view = new DataView(frame.buffer);
- * console.assert(frame.length === 16 && view.getUint32(0, true) === RECORDIO_MAGIC && view.getUint32(4, true) === 5);
+ * assert.equal(frame.length, 16);
+ * assert.equal(view.getUint32(0, true), RECORDIO_MAGIC);
+ * assert.equal(view.getUint32(4, true), 5);
  * ```
  */
 export function frameRecord(payload: Uint8Array): Uint8Array {
@@ -157,12 +151,14 @@ export function frameRecord(payload: Uint8Array): Uint8Array {
  * entry becomes exactly one chunk (its framed record), so a writer that adds
  * up chunk lengths knows every record's offset for `train.idx`.
  *
- * @example
+ * @example One entry becomes one framed chunk
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RecordIOStream } from "./recordio.ts";
  * const entries = ReadableStream.from([{ label: 0, id: 1, bytes: new Uint8Array(10) }]);
  * const chunks = await Array.fromAsync(entries.pipeThrough(new RecordIOStream()));
- * console.assert(chunks.length === 1 && chunks[0].length === 8 + 36); // frame header + 24 + 10, padded to 36
+ * assert.equal(chunks.length, 1);
+ * assert.equal(chunks[0].length, 8 + 36); // frame header + 24 + 10, padded to 36
  * ```
  */
 export class RecordIOStream extends TransformStream<RecordIOEntry, Uint8Array> {
@@ -183,10 +179,12 @@ export class RecordIOStream extends TransformStream<RecordIOEntry, Uint8Array> {
  * The record index of image `image` of identity `identity` in a RecordIO
  * dataset of `perId` images per identity: `1 + identity * perId + image`.
  *
- * @example
+ * @example The first image, and image 5 of identity 2
  * ```ts
+ * import assert from "node:assert/strict";
  * import { imageRecordIndex } from "./recordio.ts";
- * console.assert(imageRecordIndex(0, 0, 20) === 1 && imageRecordIndex(2, 5, 20) === 46);
+ * assert.equal(imageRecordIndex(0, 0, 20), 1);
+ * assert.equal(imageRecordIndex(2, 5, 20), 46);
  * ```
  */
 export function imageRecordIndex(identity: number, image: number, perId: number): number {
@@ -197,10 +195,11 @@ export function imageRecordIndex(identity: number, image: number, perId: number)
  * Record 0 of a dataset of `ids x perId` images: flag 2, label
  * `[N + 1, N + 1 + ids]` (the range of the identity records), id 0.
  *
- * @example
+ * @example Header record of 3 identities of 2 images
  * ```ts
+ * import assert from "node:assert/strict";
  * import { headerRecord } from "./recordio.ts";
- * console.assert(JSON.stringify(headerRecord(3, 2)) === '{"label":[7,10],"id":0}');
+ * assert.equal(JSON.stringify(headerRecord(3, 2)), '{"label":[7,10],"id":0}');
  * ```
  */
 export function headerRecord(ids: number, perId: number): RecordIOEntry {
@@ -212,10 +211,11 @@ export function headerRecord(ids: number, perId: number): RecordIOEntry {
  * The identity record of `identity`: index `N + 1 + identity`, flag 2, label
  * its images' record range `[first, end)`.
  *
- * @example
+ * @example Identity record of the second of 3 identities
  * ```ts
+ * import assert from "node:assert/strict";
  * import { identityRecord } from "./recordio.ts";
- * console.assert(JSON.stringify(identityRecord(1, 3, 2)) === '{"label":[3,5],"id":8}');
+ * assert.equal(JSON.stringify(identityRecord(1, 3, 2)), '{"label":[3,5],"id":8}');
  * ```
  */
 export function identityRecord(identity: number, ids: number, perId: number): RecordIOEntry {
@@ -226,10 +226,11 @@ export function identityRecord(identity: number, ids: number, perId: number): Re
 /**
  * The `property` file's text: `num_classes,height,width` and a newline.
  *
- * @example
+ * @example Property file of 100 classes of 112x112 images
  * ```ts
+ * import assert from "node:assert/strict";
  * import { propertyText } from "./recordio.ts";
- * console.assert(propertyText(100, 112, 112) === "100,112,112\n");
+ * assert.equal(propertyText(100, 112, 112), "100,112,112\n");
  * ```
  */
 export function propertyText(classes: number, height: number, width: number): string {
@@ -242,12 +243,15 @@ export function propertyText(classes: number, height: number, width: number): st
  * label array), then the bytes (the JPEG). The inverse of
  * {@linkcode packRecord}; `bytes` is a view into `payload`.
  *
- * @example
+ * @example Unpack an image record and a label-array record
  * ```ts
+ * import assert from "node:assert/strict";
  * import { packRecord, unpackRecord } from "./recordio.ts";
  * const record = unpackRecord(packRecord({ label: 3, id: 7, bytes: new Uint8Array([0xff, 0xd8]) }));
- * console.assert(record.label === 3 && record.id === 7 && record.bytes!.length === 2);
- * console.assert((unpackRecord(packRecord({ label: [5, 8], id: 0 })).label as number[])[1] === 8);
+ * assert.equal(record.label, 3);
+ * assert.equal(record.id, 7);
+ * assert.equal(record.bytes!.length, 2);
+ * assert.equal((unpackRecord(packRecord({ label: [5, 8], id: 0 })).label as number[])[1], 8);
  * ```
  */
 export function unpackRecord(payload: Uint8Array): RecordIOEntry {
@@ -275,11 +279,13 @@ export function unpackRecord(payload: Uint8Array): RecordIOEntry {
  * Parses `train.idx` (`index\toffset` per line, as `MXIndexedRecordIO`
  * writes it) into a map from record index to byte offset in `train.rec`.
  *
- * @example
+ * @example Parse a two-record index
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseRecordIndex } from "./recordio.ts";
  * const index = parseRecordIndex("0\t0\n1\t40\n");
- * console.assert(index.get(1) === 40 && index.size === 2);
+ * assert.equal(index.get(1), 40);
+ * assert.equal(index.size, 2);
  * ```
  */
 export function parseRecordIndex(text: string): Map<number, number> {

@@ -36,15 +36,16 @@ export interface ReferenceIdentities {
  * Identity vectors from a folder of photos: one per photo at the top level,
  * one per subfolder (the mean of its photos' features), sorted by name.
  *
- * @example
+ * @example A blank photo has no face to take an identity from
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePng } from "./image/codec.ts";
  * import { loadPack } from "./model_pack.ts";
  * import { referenceIdentities } from "./reference.ts";
  * const directory = await Deno.makeTempDir();
  * await Deno.writeFile(`${directory}/blank.png`, encodePng({ width: 8, height: 8, data: new Uint8Array(192) }));
  * await using pack = await loadPack(undefined, { device: "wasm" });
- * await referenceIdentities(directory, { pack }).catch((error) => console.assert(/no face/.test(error.message)));
+ * await assert.rejects(referenceIdentities(directory, { pack }), /no face/);
  * await Deno.remove(directory, { recursive: true });
  * ```
  */

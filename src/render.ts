@@ -117,13 +117,15 @@ export async function renderBatch(
  * is drawn from `(seed, mask, i)`, so the same seed gives the same images
  * whatever the batch size.
  *
- * @example
+ * @example Render the prior's mean with the default pack
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack } from "./model_pack.ts";
  * import { render } from "./render.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const [face] = await render([pack.prior.mean], { pack, seed: 1 });
- * console.assert(face.width === 112 && face.data.length === 112 * 112 * 3);
+ * assert.equal(face.width, 112);
+ * assert.equal(face.data.length, 112 * 112 * 3);
  * ```
  */
 export async function render(vectors: Float32Array[], options: RenderOptions): Promise<RgbImage[]> {

@@ -16,12 +16,6 @@ import { type Color, histogramPlot, imageGrid } from "./image/plot.ts";
 
 /**
  * Colours of the report's plots.
- *
- * @example
- * ```ts
- * import { REPORT_COLORS } from "./report.ts";
- * console.assert(REPORT_COLORS.genuine[1] > REPORT_COLORS.genuine[0]); // green
- * ```
  */
 export const REPORT_COLORS: Readonly<
   Record<"genuine" | "impostor" | "fidelity" | "threshold" | "yaw" | "pitch" | "age", Color>
@@ -37,12 +31,6 @@ export const REPORT_COLORS: Readonly<
 
 /**
  * The names of the files a report consists of.
- *
- * @example
- * ```ts
- * import { REPORT_FILES } from "./report.ts";
- * console.assert(REPORT_FILES.json === "report.json");
- * ```
  */
 export const REPORT_FILES = {
   json: "report.json",
@@ -57,13 +45,6 @@ export const REPORT_FILES = {
 /**
  * The PNGs a report's Markdown links to, by what they show (each only when it
  * was written).
- *
- * @example
- * ```ts
- * import { REPORT_FILES, type ReportImages } from "./report.ts";
- * const images: ReportImages = { similarity: REPORT_FILES.similarity, pose: REPORT_FILES.pose };
- * console.assert(images.age === undefined);
- * ```
  */
 export interface ReportImages {
   /** Genuine and impostor cosines. */
@@ -88,8 +69,9 @@ const count = (value: number) => value.toLocaleString("en-US");
  * measured), the plots that exist (`images` names them) and the metrics that
  * are absent, with the reason.
  *
- * @example
+ * @example Markdown of a small hand-made report
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reportMarkdown } from "./report.ts";
  * import type { EvalReport } from "./evaluate.ts";
  * const summary = { count: 2, mean: 0.5, std: 0.1, min: 0.4, p5: 0.41, median: 0.5, max: 0.6 };
@@ -108,7 +90,8 @@ const count = (value: number) => value.toLocaleString("en-US");
  *   spread: null, attributes: null, realism: null, absent: { fidelity: "no bank" }, seconds: 1, imagesPerSecond: 4,
  * };
  * const markdown = reportMarkdown(report, { similarity: "similarity.png" });
- * console.assert(markdown.includes("| EER | 25.00 %") && markdown.includes("![genuine and impostor"));
+ * assert.ok(markdown.includes("| EER | 25.00 %"));
+ * assert.ok(markdown.includes("![genuine and impostor"));
  * ```
  */
 export function reportMarkdown(report: EvalReport, images: ReportImages = {}): string {
@@ -240,13 +223,12 @@ export function reportMarkdown(report: EvalReport, images: ReportImages = {}): s
  * Checks that `out` can hold a report (a folder, or nothing yet) before any
  * slow work; throws a `TypeError` when it is a file.
  *
- * @example
+ * @example A file cannot hold a report
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkReportFolder } from "./report.ts";
  * const file = await Deno.makeTempFile();
- * let message = "";
- * await checkReportFolder(file).catch((error) => message = error.message);
- * console.assert(message.endsWith("current path is a file, not a folder"));
+ * await assert.rejects(checkReportFolder(file), { name: "TypeError", message: /current path is a file, not a folder$/ });
  * await Deno.remove(file);
  * ```
  */
@@ -273,8 +255,9 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
  * `report.md` and `report.json` last, each under a temporary name renamed
  * when complete. Returns the paths written.
  *
- * @example
+ * @example Report on a generated four-image dataset
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluateDataset } from "./evaluate.ts";
  * import { generateDataset } from "./generate.ts";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
@@ -283,7 +266,8 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
  * const data = await Deno.makeTempDir(), out = await Deno.makeTempDir();
  * await generateDataset({ pack, out: data, ids: 2, perId: 2, overwrite: true });
  * const written = await writeReport(out, await evaluateDataset(data, { pack }));
- * console.assert(written.length === 5 && JSON.parse(await Deno.readTextFile(`${out}/report.json`)).version === 1);
+ * assert.equal(written.length, 5);
+ * assert.equal(JSON.parse(await Deno.readTextFile(`${out}/report.json`)).version, 1);
  * await Deno.remove(data, { recursive: true });
  * await Deno.remove(out, { recursive: true });
  * ```

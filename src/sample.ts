@@ -30,13 +30,6 @@ import { checkSeed, Random, Stream } from "./random.ts";
 
 /**
  * Progress of {@linkcode sample}.
- *
- * @example
- * ```ts
- * import type { SampleProgress } from "./sample.ts";
- * const show = ({ accepted, candidates, target }: SampleProgress) => `${accepted}/${target} (${candidates} drawn)`;
- * console.assert(show({ accepted: 1, candidates: 2, target: 3 }) === "1/3 (2 drawn)");
- * ```
  */
 export interface SampleProgress {
   /** Identities kept so far. */
@@ -55,26 +48,11 @@ export interface SampleProgress {
  * `native`, else `wasm`, else `js`; but a small job (under 1,024 identities)
  * starts in `js`, sparing the onnxruntime start-up, and moves on only once its
  * work grows (past ~0.2 s).
- *
- * @example
- * ```ts
- * import { type SampleEngine } from "./sample.ts";
- * const engine: SampleEngine = "js";
- * console.assert(engine === "js");
- * ```
  */
 export type SampleEngine = "auto" | "native" | "wasm" | "js";
 
 /**
  * Options for {@linkcode sample}.
- *
- * @example
- * ```ts
- * import type { SampleOptions } from "./sample.ts";
- * const prior = { dim: 1, mean: new Float32Array([1]), eigenvalues: new Float32Array([0]), eigenvectors: new Float32Array([1]) };
- * const options: SampleOptions = { prior, threshold: 0.3, seed: 1, batchSize: 256, engine: "js" };
- * console.assert(options.engine === "js");
- * ```
  */
 export interface SampleOptions {
   /** The identity prior to draw from. */
@@ -100,12 +78,15 @@ export interface SampleOptions {
 /**
  * Result of {@linkcode sample}.
  *
- * @example
+ * @example Sample two vectors with the TypeScript engine
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sample, type SampleResult } from "./sample.ts";
  * const prior = { dim: 2, mean: new Float32Array(2), eigenvalues: new Float32Array([1, 1]), eigenvectors: new Float32Array([1, 0, 0, 1]) };
  * const result: SampleResult = await sample(2, { prior, threshold: 0.9, engine: "js" });
- * console.assert(result.vectors.length === 2 && result.maxCosine < 0.9 && result.engine === "js");
+ * assert.equal(result.vectors.length, 2);
+ * assert.ok(result.maxCosine < 0.9);
+ * assert.equal(result.engine, "js");
  * ```
  */
 export interface SampleResult {
@@ -152,15 +133,17 @@ const SUGGESTION_SAMPLE = 256;
  * `Vec2FaceError` (`sampling-stalled`) giving the count reached and a threshold
  * at which about 10 % of the current candidates would be kept.
  *
- * @example
+ * @example Five well-separated identities from an 8-d prior
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sample } from "./sample.ts";
  * const dim = 8;
  * const eigenvectors = new Float32Array(dim * dim);
  * for (let i = 0; i < dim; i++) eigenvectors[i * dim + i] = 1;
  * const prior = { dim, mean: new Float32Array(dim), eigenvalues: new Float32Array(dim).fill(1), eigenvectors };
  * const { vectors, maxCosine } = await sample(5, { prior, threshold: 0.5, seed: 1 });
- * console.assert(vectors.length === 5 && maxCosine < 0.5);
+ * assert.equal(vectors.length, 5);
+ * assert.ok(maxCosine < 0.5);
  * ```
  */
 export async function sample(n: number, options: SampleOptions): Promise<SampleResult> {

@@ -41,10 +41,11 @@ export function norm(vector: ArrayLike<number>): number {
 /**
  * Cosine similarity of two vectors (0 when either is zero).
  *
- * @example
+ * @example Parallel vectors of different lengths
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cosineSimilarity } from "./vectors.ts";
- * console.assert(cosineSimilarity([1, 0], [2, 0]) === 1);
+ * assert.equal(cosineSimilarity([1, 0], [2, 0]), 1);
  * ```
  */
 export function cosineSimilarity(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -38,12 +38,13 @@ function splitPath(path: string): [Uint8Array, Uint8Array] {
 /**
  * The 512-byte ustar header of a regular file of `size` bytes at `path`.
  *
- * @example
+ * @example Header of a three-byte file
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tarHeader } from "./webdataset.ts";
  * const header = tarHeader("000000_000.jpg", 3);
- * console.assert(header.length === 512);
- * console.assert(new TextDecoder().decode(header.subarray(257, 262)) === "ustar");
+ * assert.equal(header.length, 512);
+ * assert.equal(new TextDecoder().decode(header.subarray(257, 262)), "ustar");
  * ```
  */
 export function tarHeader(path: string, size: number): Uint8Array {
@@ -81,12 +82,13 @@ export function tarHeader(path: string, size: number): Uint8Array {
  * that end the archive on close. Deterministic: the same entries give the same
  * bytes (mtime 2020-01-01, owner 0:0, mode 0644, no user or group names).
  *
- * @example
+ * @example Write a one-file shard
  * ```ts
+ * import assert from "node:assert/strict";
  * import { TarShardStream } from "./webdataset.ts";
  * const entries = ReadableStream.from([{ path: "000000_000.jpg", bytes: new Uint8Array([1, 2, 3]) }]);
  * const tar = new Uint8Array(await new Response(entries.pipeThrough(new TarShardStream())).arrayBuffer());
- * console.assert(tar.length === 512 + 512 + 1024); // header, padded contents, end of archive
+ * assert.equal(tar.length, 512 + 512 + 1024); // header, padded contents, end of archive
  * ```
  */
 export class TarShardStream extends TransformStream<ShardEntry, Uint8Array> {
@@ -117,10 +119,11 @@ export class TarShardStream extends TransformStream<ShardEntry, Uint8Array> {
  * The WebDataset key of image `image` of identity `identity`:
  * `{identity:06d}_{image:03d}`.
  *
- * @example
+ * @example Key of image 3 of identity 12
  * ```ts
+ * import assert from "node:assert/strict";
  * import { webDatasetKey } from "./webdataset.ts";
- * console.assert(webDatasetKey(12, 3) === "000012_003");
+ * assert.equal(webDatasetKey(12, 3), "000012_003");
  * ```
  */
 export function webDatasetKey(identity: number, image: number): string {
@@ -129,13 +132,6 @@ export function webDatasetKey(identity: number, image: number): string {
 
 /**
  * What {@linkcode webDatasetEntries} needs of a sample (a dataset `Sample` has it).
- *
- * @example
- * ```ts
- * import type { WebDatasetSample } from "./webdataset.ts";
- * const sample: WebDatasetSample = { identity: 3, image: 0, sigma: 0.3, bytes: new Uint8Array([0xff, 0xd8]) };
- * console.assert(sample.bytes[0] === 0xff);
- * ```
  */
 export interface WebDatasetSample {
   /** Identity index (the class label). */
@@ -152,12 +148,14 @@ export interface WebDatasetSample {
  * The two tar members of one sample: `KEY.jpg` (the JPEG) and `KEY.json`
  * (`{"identity", "image", "sigma"}`), in that order.
  *
- * @example
+ * @example The members of one sample
  * ```ts
+ * import assert from "node:assert/strict";
  * import { webDatasetEntries } from "./webdataset.ts";
  * const [jpg, json] = webDatasetEntries({ identity: 1, image: 0, sigma: 0.5, bytes: new Uint8Array([0xff]) });
- * console.assert(jpg.path === "000001_000.jpg" && json.path === "000001_000.json");
- * console.assert(JSON.parse(new TextDecoder().decode(json.bytes)).identity === 1);
+ * assert.equal(jpg.path, "000001_000.jpg");
+ * assert.equal(json.path, "000001_000.json");
+ * assert.equal(JSON.parse(new TextDecoder().decode(json.bytes)).identity, 1);
  * ```
  */
 export function webDatasetEntries(sample: WebDatasetSample): [ShardEntry, ShardEntry] {
@@ -178,12 +176,13 @@ function readOctal(header: Uint8Array, offset: number, width: number): number {
  * headers are skipped), by path, in archive order. Member bytes are views
  * into `bytes`.
  *
- * @example
+ * @example Read back a one-file shard
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readTar, TarShardStream } from "./webdataset.ts";
  * const entries = ReadableStream.from([{ path: "000000_000.jpg", bytes: new Uint8Array([1, 2, 3]) }]);
  * const tar = new Uint8Array(await new Response(entries.pipeThrough(new TarShardStream())).arrayBuffer());
- * console.assert(readTar(tar).get("000000_000.jpg")!.join() === "1,2,3");
+ * assert.equal(readTar(tar).get("000000_000.jpg")!.join(), "1,2,3");
  * ```
  */
 export function readTar(bytes: Uint8Array): Map<string, Uint8Array> {

@@ -37,9 +37,10 @@ function checkPoints(points: readonly Point[], what: string): void {
  *
  * @example Recover a 90 degree turn, scale 2, shift (1, 0)
  * ```ts
+ * import assert from "node:assert/strict";
  * import { umeyamaSimilarity } from "./align.ts";
  * const m = umeyamaSimilarity([[0, 0], [1, 0], [0, 1]], [[1, 0], [1, 2], [-1, 0]]);
- * console.assert(m.map((v) => Math.round(v * 1e9) / 1e9 + 0).join() === "0,-2,1,2,0,0");
+ * assert.equal(m.map((v) => Math.round(v * 1e9) / 1e9 + 0).join(), "0,-2,1,2,0,0");
  * ```
  */
 export function umeyamaSimilarity(source: readonly Point[], destination: readonly Point[]): AffineMatrix {
@@ -92,10 +93,12 @@ export function umeyamaSimilarity(source: readonly Point[], destination: readonl
  *
  * @example Points already on the template give the identity warp
  * ```ts
+ * import assert from "node:assert/strict";
  * import { alignFace, ARCFACE_TEMPLATE_112 } from "./align.ts";
  * const image = { width: 112, height: 112, data: new Uint8Array(112 * 112 * 3).map((_, i) => i % 251) };
  * const aligned = alignFace(image, ARCFACE_TEMPLATE_112);
- * console.assert(aligned.width === 112 && aligned.data[3 * 500] === image.data[3 * 500]);
+ * assert.equal(aligned.width, 112);
+ * assert.equal(aligned.data[3 * 500], image.data[3 * 500]);
  * ```
  */
 export function alignFace(image: RgbImage, points5: readonly Point[]): RgbImage {

@@ -50,15 +50,17 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
  * from five landmarks; sorted by detector score, best first; `[]` when no
  * face is found.
  *
- * @example Align the faces of a photo (needs the faceplugin models)
- * ```ts ignore
- * import { createSession } from "../_backend.ts";
- * import { decodeImage } from "../image/codec.ts";
+ * @example Align the face of a generated image with the default pack's detector and landmarks
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadPack } from "../model_pack.ts";
+ * import { render } from "../render.ts";
  * import { alignFaces } from "./align_faces.ts";
- * const files = { detector: "fr_detect.onnx", landmarks: "fr_landmark.onnx", identity: "fr_feature.onnx" };
- * const pack = { session: async (role: keyof typeof files) => createSession(await Deno.readFile(files[role])) };
- * const faces = await alignFaces(await decodeImage(await Deno.readFile("face.jpg")), { pack });
- * console.log(faces.length, faces[0]?.score);
+ * await using pack = await loadPack(undefined, { device: "wasm" });
+ * const [image] = await render([new Float32Array(pack.prior.mean)], { pack, seed: 1 });
+ * const [best] = await alignFaces(image, { pack });
+ * assert.equal(best.image.width, 112);
+ * assert.equal(best.points5.length, 5);
  * ```
  */
 export async function alignFaces(image: RgbImage, options: AlignFacesOptions): Promise<AlignedFace[]> {

@@ -38,13 +38,16 @@ export interface AttributeOptions {
 /**
  * Attributes of raw identity features (as `embed` returns them).
  *
- * @example
+ * @example Attributes of the prior's mean vector
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack } from "../model_pack.ts";
  * import { attributesOfFeatures } from "./attributes.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const [attributes] = await attributesOfFeatures([new Float32Array(pack.prior.mean)], { pack });
- * console.assert(attributes.female >= 0 && attributes.female <= 1 && attributes.age >= 0);
+ * assert.ok(attributes.female >= 0);
+ * assert.ok(attributes.female <= 1);
+ * assert.ok(attributes.age >= 0);
  * ```
  */
 export async function attributesOfFeatures(
@@ -80,13 +83,14 @@ export async function attributesOfFeatures(
  *
  * @example Attributes of a generated face
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack } from "../model_pack.ts";
  * import { render } from "../render.ts";
  * import { estimateAttributes } from "./attributes.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const faces = await render([new Float32Array(pack.prior.mean)], { pack, seed: 1 });
  * const [attributes] = await estimateAttributes(faces, { pack });
- * console.assert(attributes.quality > 0);
+ * assert.ok(attributes.quality > 0);
  * ```
  */
 export async function estimateAttributes(

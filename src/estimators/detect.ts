@@ -39,11 +39,12 @@ export interface DetectOptions {
 /**
  * Intersection over union of two boxes (0 when either is empty).
  *
- * @example
+ * @example Two 2x2 boxes sharing half their width
  * ```ts
+ * import assert from "node:assert/strict";
  * import { intersectionOverUnion } from "./detect.ts";
  * const iou = intersectionOverUnion({ x1: 0, y1: 0, x2: 2, y2: 2 }, { x1: 1, y1: 0, x2: 3, y2: 2 });
- * console.assert(Math.abs(iou - 1 / 3) < 1e-12);
+ * assert.ok(Math.abs(iou - 1 / 3) < 1e-12);
  * ```
  */
 export function intersectionOverUnion(a: FaceBox, b: FaceBox): number {
@@ -69,13 +70,14 @@ function checkFraction(value: number, what: string, max = 1): void {
  *
  * @example Two overlapping boxes and a separate one
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nonMaxSuppression } from "./detect.ts";
  * const kept = nonMaxSuppression([
  *   { box: { x1: 0, y1: 0, x2: 10, y2: 10 }, score: 0.8 },
  *   { box: { x1: 1, y1: 1, x2: 11, y2: 11 }, score: 0.9 },
  *   { box: { x1: 50, y1: 50, x2: 60, y2: 60 }, score: 0.7 },
  * ], 0.4);
- * console.assert(kept.map((d) => d.score).join() === "0.9,0.7");
+ * assert.equal(kept.map((d) => d.score).join(), "0.9,0.7");
  * ```
  */
 export function nonMaxSuppression(detections: readonly Detection[], iouThreshold: number): Detection[] {
@@ -95,13 +97,16 @@ export function nonMaxSuppression(detections: readonly Detection[], iouThreshold
  * `[N, 4]` normalised corners, `scores` `[N, 2]` (background, face). Keeps
  * those scoring at least `confidenceThreshold`, best first, at most `topK`.
  *
- * @example
+ * @example Keep the one box scoring above the threshold, in pixels
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeDetections } from "./detect.ts";
  * const boxes = new Float32Array([0.1, 0.25, 0.5, 0.75, 0, 0, 1, 1]);
  * const scores = new Float32Array([0.1, 0.9, 0.8, 0.2]);
  * const found = decodeDetections(boxes, scores, 100, 50, 0.5);
- * console.assert(found.length === 1 && found[0].box.x2 === 50 && found[0].box.y1 === 12.5);
+ * assert.equal(found.length, 1);
+ * assert.equal(found[0].box.x2, 50);
+ * assert.equal(found[0].box.y1, 12.5);
  * ```
  */
 export function decodeDetections(
@@ -142,14 +147,17 @@ export function decodeDetections(
  * `(p - 127) / 128`; boxes come back in the coordinates of the unpadded image
  * (they may reach outside it), best first.
  *
- * @example Detect in a photo (needs the faceplugin models)
- * ```ts ignore
- * import { createSession } from "../_backend.ts";
- * import { decodeImage } from "../image/codec.ts";
+ * @example Detect the face of a generated image with the default pack's detector
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadPack } from "../model_pack.ts";
+ * import { render } from "../render.ts";
  * import { detectFaces } from "./detect.ts";
- * const session = await createSession(await Deno.readFile("fr_detect.onnx"), { device: "native" });
- * const faces = await detectFaces(session, await decodeImage(await Deno.readFile("face.jpg")));
- * console.log(faces[0]?.box, faces[0]?.score);
+ * await using pack = await loadPack(undefined, { device: "wasm" });
+ * const [image] = await render([new Float32Array(pack.prior.mean)], { pack, seed: 1 });
+ * const [best] = await detectFaces(await pack.session("detector"), image);
+ * assert.ok(best.score > 0.9);
+ * assert.ok(best.box.x1 < 56 && best.box.x2 > 56);
  * ```
  */
 export async function detectFaces(

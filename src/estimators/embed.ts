@@ -53,13 +53,15 @@ async function runBatch(session: OnnxSession, images: readonly RgbImage[]): Prom
  *
  * @example Embed two aligned faces with the default pack's identity model
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack } from "../model_pack.ts";
  * import { cosineSimilarity } from "../vectors.ts";
  * import { embed } from "./embed.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const face = { width: 112, height: 112, data: new Uint8Array(112 * 112 * 3).fill(90) };
  * const [a, b] = await embed([face, face], { pack });
- * console.assert(a.length === 512 && cosineSimilarity(a, b) > 0.999);
+ * assert.equal(a.length, 512);
+ * assert.ok(cosineSimilarity(a, b) > 0.999);
  * ```
  */
 export async function embed(images: readonly RgbImage[], options: EmbedOptions): Promise<Float32Array[]> {

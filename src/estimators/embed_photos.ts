@@ -13,13 +13,14 @@ import type { SessionProvider } from "./types.ts";
 /**
  * The `.jpg`, `.jpeg` and `.png` files under a folder, at any depth, sorted.
  *
- * @example
+ * @example Only the image files of a folder are listed
  * ```ts
+ * import assert from "node:assert/strict";
  * import { findImages } from "./embed_photos.ts";
  * const directory = await Deno.makeTempDir();
  * await Deno.writeFile(`${directory}/b.png`, new Uint8Array());
  * await Deno.writeFile(`${directory}/a.txt`, new Uint8Array());
- * console.assert((await findImages(directory)).length === 1);
+ * assert.equal((await findImages(directory)).length, 1);
  * await Deno.remove(directory, { recursive: true });
  * ```
  */
@@ -61,8 +62,9 @@ export interface EmbeddedPhotos {
  * time, the identity model in batches. Photos without a face are listed, not
  * fatal.
  *
- * @example
+ * @example A blank photo is listed as having no face
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePng } from "../image/codec.ts";
  * import { loadPack } from "../model_pack.ts";
  * import { embedPhotos } from "./embed_photos.ts";
@@ -70,7 +72,8 @@ export interface EmbeddedPhotos {
  * await Deno.writeFile(`${directory}/blank.png`, encodePng({ width: 8, height: 8, data: new Uint8Array(192) }));
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const { features, noFace } = await embedPhotos([`${directory}/blank.png`], { pack });
- * console.assert(features.length === 0 && noFace.length === 1);
+ * assert.equal(features.length, 0);
+ * assert.equal(noFace.length, 1);
  * await Deno.remove(directory, { recursive: true });
  * ```
  */

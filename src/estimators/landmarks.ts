@@ -36,11 +36,15 @@ export interface LandmarkOptions {
  * The square crop the landmark model sees: centred on the box, side = box
  * height times `cropScale` (faceplugin squares detector boxes on their height).
  *
- * @example
+ * @example Square a tall box on its height
  * ```ts
+ * import assert from "node:assert/strict";
  * import { squareCropBox } from "./landmarks.ts";
  * const crop = squareCropBox({ x1: 10, y1: 0, x2: 30, y2: 40 });
- * console.assert(crop.x1 === 0 && crop.x2 === 40 && crop.y1 === 0 && crop.y2 === 40);
+ * assert.equal(crop.x1, 0);
+ * assert.equal(crop.x2, 40);
+ * assert.equal(crop.y1, 0);
+ * assert.equal(crop.y2, 40);
  * ```
  */
 export function squareCropBox(box: FaceBox, cropScale = 1): FaceBox {
@@ -59,11 +63,15 @@ export function squareCropBox(box: FaceBox, cropScale = 1): FaceBox {
  * The square crop for a refining pass: centred on the bounding box of the
  * landmarks, side `scale` times its height.
  *
- * @example
+ * @example Grow the box around three landmarks by 1.2
  * ```ts
+ * import assert from "node:assert/strict";
  * import { boxAroundLandmarks } from "./landmarks.ts";
  * const box = boxAroundLandmarks([[10, 10], [30, 60], [20, 30]], 1.2);
- * console.assert(box.x1 === -10 && box.y1 === 5 && box.x2 === 50 && box.y2 === 65);
+ * assert.equal(box.x1, -10);
+ * assert.equal(box.y1, 5);
+ * assert.equal(box.x2, 50);
+ * assert.equal(box.y2, 65);
  * ```
  */
 export function boxAroundLandmarks(points: readonly Point[], scale = REFINED_CROP_SCALE): FaceBox {
@@ -80,12 +88,15 @@ export function boxAroundLandmarks(points: readonly Point[], scale = REFINED_CRO
  * eye centre (43, 44, 46, 47), nose tip (30), left mouth corner (mean of 48
  * and 60), right mouth corner (54 and 64). "Left" is the image left.
  *
- * @example
+ * @example Reduce 68 synthetic points to 5
  * ```ts
+ * import assert from "node:assert/strict";
  * import { landmarks68To5 } from "./landmarks.ts";
  * const points = Array.from({ length: 68 }, (_, i): [number, number] => [i, 2 * i]);
  * const five = landmarks68To5(points);
- * console.assert(five[0][0] === 39 && five[2][1] === 60 && five[4][0] === 59);
+ * assert.equal(five[0][0], 39);
+ * assert.equal(five[2][1], 60);
+ * assert.equal(five[4][0], 59);
  * ```
  */
 export function landmarks68To5(points: readonly Point[]): Point[] {
@@ -104,12 +115,14 @@ export function landmarks68To5(points: readonly Point[]): Point[] {
  * region would be (half-pixel centres), with the edge replicated outside the
  * image so boxes may reach past it.
  *
- * @example
+ * @example Crop a flat grey image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { landmarkCrop } from "./landmarks.ts";
  * const image = { width: 4, height: 4, data: new Uint8Array(48).fill(200) };
  * const crop = landmarkCrop(image, { x1: 0, y1: 0, x2: 4, y2: 4 });
- * console.assert(crop.width === 64 && crop.data.every((v) => v === 200));
+ * assert.equal(crop.width, 64);
+ * assert.ok(crop.data.every((v) => v === 200));
  * ```
  */
 export function landmarkCrop(image: RgbImage, crop: FaceBox): GreyImage {
@@ -133,14 +146,18 @@ export function landmarkCrop(image: RgbImage, crop: FaceBox): GreyImage {
  * first pass on the square crop of the box, then refining passes (see
  * {@linkcode LandmarkOptions.passes}).
  *
- * @example Landmarks of a detected face (needs the faceplugin models)
- * ```ts ignore
- * import { createSession } from "../_backend.ts";
+ * @example Landmarks of a generated face, with the default pack's models
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadPack } from "../model_pack.ts";
+ * import { render } from "../render.ts";
+ * import { detectFaces } from "./detect.ts";
  * import { predictLandmarks } from "./landmarks.ts";
- * const session = await createSession(await Deno.readFile("fr_landmark.onnx"), { device: "native" });
- * const image = { width: 160, height: 160, data: new Uint8Array(160 * 160 * 3) };
- * const points = await predictLandmarks(session, image, { x1: 40, y1: 30, x2: 120, y2: 130 });
- * console.log(points.length); // 68
+ * await using pack = await loadPack(undefined, { device: "wasm" });
+ * const [image] = await render([new Float32Array(pack.prior.mean)], { pack, seed: 1 });
+ * const [face] = await detectFaces(await pack.session("detector"), image);
+ * const points = await predictLandmarks(await pack.session("landmarks"), image, face.box);
+ * assert.equal(points.length, 68);
  * ```
  */
 export async function predictLandmarks(

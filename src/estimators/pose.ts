@@ -62,12 +62,14 @@ const BINS = 66;
  * of its size on each side (faceplugin's crop), stretched to the input size,
  * with edge pixels repeated outside the image.
  *
- * @example
+ * @example Crop a face box of a flat image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { poseCrop } from "./pose.ts";
  * const image = { width: 8, height: 8, data: new Uint8Array(8 * 8 * 3).fill(7) };
  * const crop = poseCrop(image, { x1: 2, y1: 2, x2: 6, y2: 6 });
- * console.assert(crop.width === 224 && crop.data[0] === 7);
+ * assert.equal(crop.width, 224);
+ * assert.equal(crop.data[0], 7);
  * ```
  */
 export function poseCrop(image: RgbImage, box: FaceBox): RgbImage {
@@ -101,13 +103,15 @@ function binExpectation(logits: Float32Array, offset: number): number {
  *
  * @example Pose of a generated face
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack } from "../model_pack.ts";
  * import { render } from "../render.ts";
  * import { estimatePose } from "./pose.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const vector = new Float32Array(pack.prior.mean);
  * const [pose] = await estimatePose(await render([vector], { pack, seed: 1 }), { pack });
- * console.assert(Math.abs(pose.yaw) < 90 && Math.abs(pose.pitch) < 90);
+ * assert.ok(Math.abs(pose.yaw) < 90);
+ * assert.ok(Math.abs(pose.pitch) < 90);
  * ```
  */
 export async function estimatePose(faces: readonly RgbImage[], options: PoseOptions): Promise<Pose[]> {
@@ -163,12 +167,13 @@ const LANDMARK_YAW_CALIBRATION = [-45.03, -1.69] as const;
  * 0 for a frontal face, of opposite signs for mirrored faces; 0 when the
  * points collapse. {@linkcode estimateLandmarkYaw} maps it to degrees.
  *
- * @example
+ * @example Nose halfway towards the right jaw side
  * ```ts
+ * import assert from "node:assert/strict";
  * import { noseJawRatio } from "./pose.ts";
  * const points: [number, number][] = Array.from({ length: 68 }, () => [50, 50]);
  * points[2] = [30, 60], points[14] = [70, 60], points[30] = [60, 60];
- * console.assert(Math.abs(noseJawRatio(points) - 0.5) < 1e-12);
+ * assert.ok(Math.abs(noseJawRatio(points) - 0.5) < 1e-12);
  * ```
  */
 export function noseJawRatio(points: readonly Point[]): number {
@@ -192,11 +197,13 @@ const LANDMARK_GIVEN_POSE_PEAK = Math.sqrt(LANDMARK_GIVEN_POSE[0] / (-3 * LANDMA
  * reading of a face with this for its yaw target: a real turn passes, a texture
  * that only fools the pose network (landmark yaw near 0) does not.
  *
- * @example
+ * @example Saturation at 45 degrees, and the offset at 0
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expectedLandmarkYaw } from "./pose.ts";
- * console.assert(Math.abs(expectedLandmarkYaw(45) - 30.4) < 0.1);
- * console.assert(expectedLandmarkYaw(-45) < -30 && expectedLandmarkYaw(0) < 0);
+ * assert.ok(Math.abs(expectedLandmarkYaw(45) - 30.4) < 0.1);
+ * assert.ok(expectedLandmarkYaw(-45) < -30);
+ * assert.ok(expectedLandmarkYaw(0) < 0);
  * ```
  */
 export function expectedLandmarkYaw(poseYaw: number): number {
@@ -218,13 +225,14 @@ export function expectedLandmarkYaw(poseYaw: number): number {
  *
  * @example Both readings of a generated face
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadPack } from "../model_pack.ts";
  * import { render } from "../render.ts";
  * import { estimateLandmarkYaw } from "./pose.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const faces = await render([new Float32Array(pack.prior.mean)], { pack, seed: 1 });
  * const [yaw] = await estimateLandmarkYaw(faces, { pack });
- * console.assert(Math.abs(yaw) < 30);
+ * assert.ok(Math.abs(yaw) < 30);
  * ```
  */
 export async function estimateLandmarkYaw(

@@ -14,13 +14,14 @@ export type EstimatorRole = "identity" | "detector" | "landmarks" | "pose" | "at
  *
  * @example A provider over sessions created elsewhere
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { SessionProvider } from "./types.ts";
  * import type { OnnxSession } from "../_backend.ts";
  * const sessions = new Map<string, Promise<OnnxSession>>();
  * const provider: SessionProvider = {
  *   session: (role) => sessions.get(role) ?? Promise.reject(new Error(`no ${role} model`)),
  * };
- * console.assert(typeof provider.session === "function");
+ * await assert.rejects(provider.session("pose"), /no pose model/);
  * ```
  */
 export interface SessionProvider {

@@ -47,11 +47,13 @@ function checkImage(image: RgbImage): void {
 /**
  * Encodes an RGB image as baseline JPEG (4:2:0).
  *
- * @example
+ * @example Encode a black 8x8 image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeJpeg } from "./codec.ts";
  * const bytes = await encodeJpeg({ width: 8, height: 8, data: new Uint8Array(8 * 8 * 3) }, 90);
- * console.assert(bytes[0] === 0xff && bytes[1] === 0xd8);
+ * assert.equal(bytes[0], 0xff);
+ * assert.equal(bytes[1], 0xd8);
  * ```
  */
 export async function encodeJpeg(image: RgbImage, quality = 90): Promise<Uint8Array> {
@@ -84,11 +86,12 @@ export async function encodeJpeg(image: RgbImage, quality = 90): Promise<Uint8Ar
 /**
  * Encodes an RGB image as PNG (lossless).
  *
- * @example
+ * @example Encode a black 2x2 image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePng } from "./codec.ts";
  * const bytes = encodePng({ width: 2, height: 2, data: new Uint8Array(12) });
- * console.assert(bytes[1] === 0x50); // "PNG"
+ * assert.equal(bytes[1], 0x50); // "PNG"
  * ```
  */
 export function encodePng(image: RgbImage): Uint8Array {
@@ -99,12 +102,14 @@ export function encodePng(image: RgbImage): Uint8Array {
 /**
  * Decodes JPEG or PNG bytes to RGB (alpha dropped, grey expanded).
  *
- * @example
+ * @example Round-trip a red and a blue pixel through PNG
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeImage, encodePng } from "./codec.ts";
  * const image = { width: 2, height: 1, data: new Uint8Array([255, 0, 0, 0, 0, 255]) };
  * const decoded = await decodeImage(encodePng(image));
- * console.assert(decoded.data[0] === 255 && decoded.data[5] === 255);
+ * assert.equal(decoded.data[0], 255);
+ * assert.equal(decoded.data[5], 255);
  * ```
  */
 export async function decodeImage(bytes: Uint8Array): Promise<RgbImage> {

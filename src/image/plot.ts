@@ -11,13 +11,6 @@ import { resizeBilinear } from "./transform.ts";
 
 /**
  * An RGB colour, each channel 0..255.
- *
- * @example
- * ```ts
- * import type { Color } from "./plot.ts";
- * const red: Color = [214, 39, 40];
- * console.assert(red.length === 3);
- * ```
  */
 export type Color = readonly [number, number, number];
 
@@ -44,11 +37,12 @@ const GLYPHS: Record<string, string> = {
 /**
  * Creates an image filled with one colour.
  *
- * @example
+ * @example A red 2x1 image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { blankImage } from "./plot.ts";
  * const image = blankImage(2, 1, [255, 0, 0]);
- * console.assert(image.data.join() === "255,0,0,255,0,0");
+ * assert.equal(image.data.join(), "255,0,0,255,0,0");
  * ```
  */
 export function blankImage(width: number, height: number, color: Color = [255, 255, 255]): RgbImage {
@@ -64,12 +58,14 @@ export function blankImage(width: number, height: number, color: Color = [255, 2
  * Fills a rectangle (clipped to the image), optionally blended: each pixel
  * becomes `(1 - alpha) * pixel + alpha * color`.
  *
- * @example
+ * @example Blacken the middle of a white 4x4 image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { blankImage, fillRect } from "./plot.ts";
  * const image = blankImage(4, 4);
  * fillRect(image, 1, 1, 2, 2, [0, 0, 0]);
- * console.assert(image.data[(1 * 4 + 1) * 3] === 0 && image.data[0] === 255);
+ * assert.equal(image.data[(1 * 4 + 1) * 3], 0);
+ * assert.equal(image.data[0], 255);
  * ```
  */
 export function fillRect(
@@ -96,10 +92,11 @@ export function fillRect(
 /**
  * Width in pixels of `text` drawn by {@linkcode drawText} at `scale`.
  *
- * @example
+ * @example Three characters at scale 2
  * ```ts
+ * import assert from "node:assert/strict";
  * import { textWidth } from "./plot.ts";
- * console.assert(textWidth("0.5", 2) === 3 * 8 - 2);
+ * assert.equal(textWidth("0.5", 2), 3 * 8 - 2);
  * ```
  */
 export function textWidth(text: string, scale = 1): number {
@@ -111,12 +108,14 @@ export function textWidth(text: string, scale = 1): number {
  * other characters are drawn as spaces) with its top-left corner at
  * `(x, y)`, each font pixel `scale` pixels wide.
  *
- * @example
+ * @example Draw a "1" on a white 3x5 image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { blankImage, drawText } from "./plot.ts";
  * const image = blankImage(3, 5);
  * drawText(image, "1", 0, 0, [0, 0, 0]);
- * console.assert(image.data[1 * 3] === 0 && image.data[0] === 255); // "1" has its top pixel in the middle
+ * assert.equal(image.data[1 * 3], 0);
+ * assert.equal(image.data[0], 255); // "1" has its top pixel in the middle
  * ```
  */
 export function drawText(image: RgbImage, text: string, x: number, y: number, color: Color, scale = 1): void {
@@ -145,11 +144,14 @@ function tickStep(span: number, most: number): number {
  * A number as a short axis label: at most 3 decimals, trailing zeros
  * dropped.
  *
- * @example
+ * @example Labels of a few ticks
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatTick } from "./plot.ts";
- * console.assert(formatTick(-0.5) === "-0.5" && formatTick(1) === "1" && formatTick(0.125) === "0.125");
- * console.assert(formatTick(-0.0000001) === "0");
+ * assert.equal(formatTick(-0.5), "-0.5");
+ * assert.equal(formatTick(1), "1");
+ * assert.equal(formatTick(0.125), "0.125");
+ * assert.equal(formatTick(-0.0000001), "0");
  * ```
  */
 export function formatTick(value: number): string {
@@ -159,13 +161,6 @@ export function formatTick(value: number): string {
 
 /**
  * One distribution of a {@linkcode histogramPlot}.
- *
- * @example
- * ```ts
- * import type { PlotSeries } from "./plot.ts";
- * const series: PlotSeries = { counts: [1, 3], color: [46, 160, 67] };
- * console.assert(series.counts.length === 2);
- * ```
  */
 export interface PlotSeries {
   /** Counts per bin; drawn as shares of their sum, so series of different sizes compare. */
@@ -176,13 +171,6 @@ export interface PlotSeries {
 
 /**
  * Options of {@linkcode histogramPlot}.
- *
- * @example
- * ```ts
- * import type { HistogramPlotOptions } from "./plot.ts";
- * const options: HistogramPlotOptions = { min: -0.5, max: 1, width: 480, markers: [{ value: 0.3, color: [0, 0, 0] }] };
- * console.assert(options.width === 480);
- * ```
  */
 export interface HistogramPlotOptions {
   /** Value at the left edge of the first bin. */
@@ -204,12 +192,15 @@ const MARGIN = { left: 44, right: 12, top: 12, bottom: 28 };
  * shares of its own total), with an x axis labelled at round values, the
  * largest share at the top of the y axis, and optional dashed markers.
  *
- * @example
+ * @example Plot one distribution at the default size
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodePng } from "./codec.ts";
  * import { histogramPlot } from "./plot.ts";
  * const image = histogramPlot([{ counts: [0, 2, 6, 2], color: [46, 160, 67] }], { min: 0, max: 1 });
- * console.assert(image.width === 480 && image.height === 240 && encodePng(image).length > 100);
+ * assert.equal(image.width, 480);
+ * assert.equal(image.height, 240);
+ * assert.ok(encodePng(image).length > 100);
  * ```
  */
 export function histogramPlot(series: readonly PlotSeries[], options: HistogramPlotOptions): RgbImage {
@@ -280,13 +271,16 @@ export function histogramPlot(series: readonly PlotSeries[], options: HistogramP
  * contact sheet. Rows may differ in length; the grid is as wide as the
  * longest.
  *
- * @example
+ * @example A contact sheet of two rows of black faces
  * ```ts
+ * import assert from "node:assert/strict";
  * import { blankImage, imageGrid } from "./plot.ts";
  * const face = blankImage(112, 112, [0, 0, 0]);
  * const sheet = imageGrid([[face, face], [face]], { gap: 4 });
- * console.assert(sheet.width === 2 * 112 + 3 * 4 && sheet.height === 2 * 112 + 3 * 4);
- * console.assert(sheet.data[(4 * sheet.width + 4) * 3] === 0 && sheet.data[0] === 255);
+ * assert.equal(sheet.width, 2 * 112 + 3 * 4);
+ * assert.equal(sheet.height, 2 * 112 + 3 * 4);
+ * assert.equal(sheet.data[(4 * sheet.width + 4) * 3], 0);
+ * assert.equal(sheet.data[0], 255);
  * ```
  */
 export function imageGrid(

@@ -121,9 +121,10 @@ function axisTaps(source: number, target: number): { i0: Int32Array; i1: Int32Ar
  *
  * @example Upscale a 2x1 grey ramp
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resizeBilinear } from "./transform.ts";
  * const out = resizeBilinear({ width: 2, height: 1, data: new Uint8Array([0, 100]) }, 4, 1);
- * console.assert(out.data.join() === "0,25,75,100");
+ * assert.equal(out.data.join(), "0,25,75,100");
  * ```
  */
 export function resizeBilinear<T extends Image>(image: T, width: number, height: number): T {
@@ -152,10 +153,11 @@ export function resizeBilinear<T extends Image>(image: T, width: number, height:
 /**
  * Inverts a 2x3 affine matrix.
  *
- * @example
+ * @example Invert a scale by 2 and a shift
  * ```ts
+ * import assert from "node:assert/strict";
  * import { invertAffine } from "./transform.ts";
- * console.assert(invertAffine([2, 0, 10, 0, 2, 20]).join() === "0.5,0,-5,0,0.5,-10");
+ * assert.equal(invertAffine([2, 0, 10, 0, 2, 20]).join(), "0.5,0,-5,0,0.5,-10");
  * ```
  */
 export function invertAffine(matrix: AffineMatrix): AffineMatrix {
@@ -177,10 +179,11 @@ export function invertAffine(matrix: AffineMatrix): AffineMatrix {
  *
  * @example Shift one pixel to the right, constant border 9
  * ```ts
+ * import assert from "node:assert/strict";
  * import { warpAffine } from "./transform.ts";
  * const image = { width: 3, height: 1, data: new Uint8Array([10, 20, 30]) };
  * const out = warpAffine(image, [1, 0, 1, 0, 1, 0], 3, 1, { value: 9 });
- * console.assert(out.data.join() === "9,10,20");
+ * assert.equal(out.data.join(), "9,10,20");
  * ```
  */
 export function warpAffine<T extends Image>(
@@ -257,9 +260,11 @@ export function warpAffine<T extends Image>(
  *
  * @example Replicate the edge of a 1x1 grey image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { padImage } from "./transform.ts";
  * const out = padImage({ width: 1, height: 1, data: new Uint8Array([7]) }, 1);
- * console.assert(out.width === 3 && out.data.every((v) => v === 7));
+ * assert.equal(out.width, 3);
+ * assert.ok(out.data.every((v) => v === 7));
  * ```
  */
 export function padImage<T extends Image>(image: T, padding: number | Padding, options: PadOptions = {}): T {
@@ -307,11 +312,12 @@ export function padImage<T extends Image>(image: T, padding: number | Padding, o
 /**
  * Mirrors an image left to right (a head turned one way becomes turned the other way).
  *
- * @example
+ * @example Mirror a two-pixel image
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mirrorImage } from "./transform.ts";
  * const mirrored = mirrorImage({ width: 2, height: 1, data: new Uint8Array([1, 2, 3, 4, 5, 6]) });
- * console.assert(mirrored.data.join() === "4,5,6,1,2,3");
+ * assert.equal(mirrored.data.join(), "4,5,6,1,2,3");
  * ```
  */
 export function mirrorImage<T extends Image>(image: T): T {
@@ -331,11 +337,12 @@ export function mirrorImage<T extends Image>(image: T): T {
  * Converts RGB to grey with the BT.601 weights in OpenCV's fixed point
  * (`cv2.cvtColor(..., COLOR_RGB2GRAY)`): `0.299 R + 0.587 G + 0.114 B`, rounded.
  *
- * @example
+ * @example A red and a white pixel in grey
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rgbToGrey } from "./transform.ts";
  * const grey = rgbToGrey({ width: 2, height: 1, data: new Uint8Array([255, 0, 0, 255, 255, 255]) });
- * console.assert(grey.data.join() === "76,255");
+ * assert.equal(grey.data.join(), "76,255");
  * ```
  */
 export function rgbToGrey(image: RgbImage): GreyImage {
@@ -373,11 +380,12 @@ function perChannel(value: number | readonly number[], channels: number, what: s
  *
  * @example Two RGB pixels, `(p - 127) / 128`
  * ```ts
+ * import assert from "node:assert/strict";
  * import { toNchwTensor } from "./transform.ts";
  * const image = { width: 2, height: 1, data: new Uint8Array([255, 127, 0, 127, 127, 127]) };
  * const tensor = toNchwTensor([image], { mean: 127, std: 128 });
- * console.assert(tensor.dims.join() === "1,3,1,2");
- * console.assert([...tensor.data].join() === "1,0,0,0,-0.9921875,0");
+ * assert.equal(tensor.dims.join(), "1,3,1,2");
+ * assert.equal([...tensor.data].join(), "1,0,0,0,-0.9921875,0");
  * ```
  */
 export function toNchwTensor(images: readonly Image[], options: NormaliseOptions): TensorData & { data: Float32Array } {
