@@ -291,7 +291,20 @@ async function readPackFile(base: string, path: string): Promise<Uint8Array> {
   }
 }
 
-async function checkHash(bytes: Uint8Array, expected: string, name: string): Promise<void> {
+/**
+ * Checks that bytes have the expected sha256, else throws `model-corrupt`
+ * naming the file and both hashes (what every pulled or bundled model file goes through).
+ *
+ * @example A wrong hash is refused with both values
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkHash, sha256Hex } from "./model_pack.ts";
+ * const bytes = new TextEncoder().encode("weights");
+ * await checkHash(bytes, await sha256Hex(bytes), "w.bin");
+ * await assert.rejects(checkHash(bytes, "0".repeat(64), "w.bin"), /Cannot use w.bin: sha256 is [0-9a-f]{64}, expected 0{64}/);
+ * ```
+ */
+export async function checkHash(bytes: Uint8Array, expected: string, name: string): Promise<void> {
   const actual = await sha256Hex(bytes);
   if (actual !== expected) {
     throw new Vec2FaceError(
