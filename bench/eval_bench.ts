@@ -10,7 +10,8 @@ import { parseArgs } from "node:util";
 import { join } from "node:path";
 import { checkDevice } from "../src/_backend.ts";
 import { evaluateDataset } from "../src/evaluate.ts";
-import { checkFormat, generateDataset } from "../src/generate.ts";
+import { generateDataset } from "../src/dataset/generate.ts";
+import { checkFormat } from "../src/dataset/plan.ts";
 import { DEFAULT_PACK, loadPack } from "../src/model_pack.ts";
 import { openDataset } from "../src/read_dataset.ts";
 

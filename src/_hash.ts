@@ -11,7 +11,7 @@ import { createHash } from "node:crypto";
 /**
  * The sha256 of bytes or text (UTF-8), as hex.
  *
- * @example
+ * @example Bytes and text
  * ```ts
  * import assert from "node:assert/strict";
  * import { sha256 } from "./_hash.ts";
@@ -24,10 +24,37 @@ export function sha256(data: Uint8Array | string): string {
 }
 
 /**
+ * An incremental sha256: {@linkcode Sha256.update} with each piece, then
+ * {@linkcode Sha256.digest} once.
+ *
+ * @example Two pieces hash as one
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { Sha256, sha256 } from "./_hash.ts";
+ * const hash = new Sha256().update(new Uint8Array([1, 2])).update(new Uint8Array([3]));
+ * assert.equal(hash.digest(), sha256(new Uint8Array([1, 2, 3])));
+ * ```
+ */
+export class Sha256 {
+  #hash = createHash("sha256");
+
+  /** Adds bytes; returns this. */
+  update(bytes: Uint8Array): this {
+    this.#hash.update(bytes);
+    return this;
+  }
+
+  /** The hex sha256 of every byte added (call once). */
+  digest(): string {
+    return this.#hash.digest("hex");
+  }
+}
+
+/**
  * A pass-through `TransformStream` that hashes the bytes it passes and counts
  * them: {@linkcode Sha256Stream.digest} once the stream has ended.
  *
- * @example
+ * @example Hashing bytes as they stream
  * ```ts
  * import assert from "node:assert/strict";
  * import { sha256, Sha256Stream } from "./_hash.ts";
@@ -39,7 +66,7 @@ export function sha256(data: Uint8Array | string): string {
  * ```
  */
 export class Sha256Stream extends TransformStream<Uint8Array, Uint8Array> {
-  #hash = createHash("sha256");
+  #hash = new Sha256();
   #bytes = 0;
 
   /** A stream that passes its bytes on unchanged. */
@@ -60,7 +87,7 @@ export class Sha256Stream extends TransformStream<Uint8Array, Uint8Array> {
 
   /** The hex sha256 of every byte passed (call once, after the end). */
   digest(): string {
-    return this.#hash.digest("hex");
+    return this.#hash.digest();
   }
 }
 
@@ -68,7 +95,7 @@ export class Sha256Stream extends TransformStream<Uint8Array, Uint8Array> {
  * The sha256 of a file, or of `length` bytes from `start`; `undefined` when
  * the file is missing or shorter.
  *
- * @example
+ * @example A whole file, a range, and a range past the end
  * ```ts
  * import assert from "node:assert/strict";
  * import { sha256, sha256File } from "./_hash.ts";
@@ -90,7 +117,7 @@ export async function sha256File(path: string, start = 0, length = Infinity): Pr
   }
   try {
     await file.seek(start, Deno.SeekMode.Start);
-    const hash = createHash("sha256");
+    const hash = new Sha256();
     const buffer = new Uint8Array(1 << 20);
     for (let left = length; left > 0;) {
       const n = await file.read(left < buffer.length ? buffer.subarray(0, left) : buffer);
@@ -101,7 +128,7 @@ export async function sha256File(path: string, start = 0, length = Infinity): Pr
       hash.update(buffer.subarray(0, n));
       left -= n;
     }
-    return hash.digest("hex");
+    return hash.digest();
   } finally {
     file.close();
   }

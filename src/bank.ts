@@ -27,11 +27,14 @@ export interface BankInfo {
 /**
  * The sidecar of a sampled bank, as `generate` writes it (keys in this order).
  *
- * @example
+ * @example The sidecar of a sampled bank
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sampledBankInfo } from "./bank.ts";
  * const info = sampledBankInfo("ab", "cd", { threshold: 0.4, seed: 1 }, { vectors: [], candidates: 3, maxCosine: 0.2 });
- * console.assert(info.count === 0 && info.candidates === 3 && Object.keys(info)[0] === "packSha256");
+ * assert.equal(info.count, 0);
+ * assert.equal(info.candidates, 3);
+ * assert.equal(Object.keys(info)[0], "packSha256");
  * ```
  */
 export function sampledBankInfo(
@@ -54,11 +57,12 @@ export function sampledBankInfo(
 /**
  * Encodes a bank as `.npy` bytes (float32 `[count, dim]`, or float16).
  *
- * @example
+ * @example A round trip through .npy bytes
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeBank, encodeBank } from "./bank.ts";
  * const vectors = [new Float32Array([1, 2]), new Float32Array([3, 4])];
- * console.assert(decodeBank(encodeBank(vectors))[1][0] === 3);
+ * assert.equal(decodeBank(encodeBank(vectors))[1][0], 3);
  * ```
  */
 export function encodeBank(vectors: Float32Array[], options: { half?: boolean } = {}): Uint8Array {
@@ -70,13 +74,6 @@ export function encodeBank(vectors: Float32Array[], options: { half?: boolean } 
 
 /**
  * Options of {@linkcode decodeBank}.
- *
- * @example
- * ```ts
- * import { decodeBank, type DecodeBankOptions, encodeBank } from "./bank.ts";
- * const options: DecodeBankOptions = { dim: 2, name: "identities.npy" };
- * console.assert(decodeBank(encodeBank([new Float32Array([1, 2])]), options)[0][1] === 2);
- * ```
  */
 export interface DecodeBankOptions {
   /** The vector size expected (e.g. the pack's `vectorSize`); default any. */
@@ -92,18 +89,16 @@ export interface DecodeBankOptions {
  * names the file and the problem for bytes that are not `.npy`, a truncated
  * file, vectors of another size than `dim`, and NaN or infinite values.
  *
- * @example
+ * @example A bank of the wrong size is refused, naming the file
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeBank, encodeBank } from "./bank.ts";
  * const bytes = encodeBank([new Float32Array(256)]);
- * console.assert(decodeBank(bytes, { dim: 256 }).length === 1);
- * let message = "";
- * try {
- *   decodeBank(bytes, { dim: 512, name: "bank.npy" });
- * } catch (error) {
- *   message = (error as Error).message;
- * }
- * console.assert(message === "Cannot load bank bank.npy as [count, 512] vectors: current shape is [1, 256]");
+ * assert.equal(decodeBank(bytes, { dim: 256 }).length, 1);
+ * assert.throws(
+ *   () => decodeBank(bytes, { dim: 512, name: "bank.npy" }),
+ *   { message: "Cannot load bank bank.npy as [count, 512] vectors: current shape is [1, 256]" },
+ * );
  * ```
  */
 export function decodeBank(bytes: Uint8Array, options: DecodeBankOptions = {}): Float32Array[] {
@@ -139,13 +134,14 @@ export function decodeBank(bytes: Uint8Array, options: DecodeBankOptions = {}): 
  * place of `.npy`, each under a temporary name (`PATH.tmp`, or
  * `PATH.{temporary}` for writers that share a folder) renamed when complete.
  *
- * @example
+ * @example A bank and its sidecar, written side by side
  * ```ts
+ * import assert from "node:assert/strict";
  * import { saveBank } from "./bank.ts";
  * const directory = await Deno.makeTempDir();
  * const info = { packSha256: "", priorSha256: "", threshold: 0.5, seed: 0, count: 1, candidates: 1, maxCosine: 0 };
  * await saveBank(`${directory}/bank.npy`, [new Float32Array(4)], info);
- * console.assert(JSON.parse(await Deno.readTextFile(`${directory}/bank.json`)).count === 1);
+ * assert.equal(JSON.parse(await Deno.readTextFile(`${directory}/bank.json`)).count, 1);
  * await Deno.remove(directory, { recursive: true });
  * ```
  */
@@ -168,11 +164,12 @@ export async function saveBank(
  * writes it: the info as indented JSON and a newline (NaN, as JSON has none,
  * becomes `null`).
  *
- * @example
+ * @example NaN becomes null
  * ```ts
+ * import assert from "node:assert/strict";
  * import { bankSidecarText } from "./bank.ts";
  * const info = { packSha256: "", priorSha256: "", threshold: 0.5, seed: 0, count: 1, candidates: 1, maxCosine: NaN };
- * console.assert(JSON.parse(bankSidecarText(info)).maxCosine === null);
+ * assert.equal(JSON.parse(bankSidecarText(info)).maxCosine, null);
  * ```
  */
 export function bankSidecarText(info: BankInfo): string {

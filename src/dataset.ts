@@ -12,9 +12,14 @@ import type { ModelPack } from "./model_pack.ts";
 import { perturbVector, sigmaForImage } from "./perturb.ts";
 import { checkSeed, Random, Stream } from "./random.ts";
 import { checkBatchSize, renderBatch } from "./render.ts";
-import { sha256Hex } from "./model_pack.ts";
+import { sha256 } from "./_hash.ts";
 import { edit, type EditResult, type EditTargets } from "./edit.ts";
 import { releaseArray } from "./_release.ts";
+import { checkCount } from "./_check.ts";
+import { DEFAULTS } from "./defaults.ts";
+import { samplePath } from "./dataset/layout.ts";
+
+export { samplePath };
 
 /**
  * Attribute targets for every image of a dataset (the official pose
@@ -72,39 +77,28 @@ export interface GenerateSamplesOptions {
   signal?: AbortSignal;
 }
 
-/** The path of an image in a dataset. */
-export function samplePath(identity: number, image: number): string {
-  return `${String(identity).padStart(6, "0")}/${String(image).padStart(3, "0")}.jpg`;
-}
-
-/** Checks a positive integer argument; `name` is used in the message. */
-export function checkCount(value: unknown, name: string, max = Number.MAX_SAFE_INTEGER): number {
-  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > max) {
-    throw new RangeError(`Cannot use ${name} ${value}: current value is not an integer in 1..${max}`);
-  }
-  return value as number;
-}
-
 /**
  * Renders the images of identities `[start, end)` in order, batched across
  * identities. Output does not depend on the batch size.
  *
- * @example
+ * @example The images of one identity, in order
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generateSamples } from "./dataset.ts";
  * import { loadPack } from "./model_pack.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const identities = [pack.prior.mean];
  * const samples = await Array.fromAsync(generateSamples({ pack, identities, perId: 2, seed: 1 }));
- * console.assert(samples.length === 2 && samples[1].path === "000000/001.jpg");
+ * assert.equal(samples.length, 2);
+ * assert.equal(samples[1].path, "000000/001.jpg");
  * ```
  */
 export async function* generateSamples(options: GenerateSamplesOptions): AsyncGenerator<Sample> {
   const { pack, identities } = options;
-  const perId = checkCount(options.perId, "images per identity", 1000);
+  const perId = checkCount(options.perId, "images per identity `perId`", DEFAULTS.maxPerId);
   const seed = checkSeed(options.seed);
-  const batchSize = checkBatchSize(options.batchSize ?? 16);
-  const quality = options.quality ?? 90;
+  const batchSize = checkBatchSize(options.batchSize ?? DEFAULTS.batchSize);
+  const quality = options.quality ?? DEFAULTS.jpegQuality;
   const start = options.start ?? 0;
   const end = options.end ?? identities.length;
   if (!(Number.isInteger(start) && Number.isInteger(end) && 0 <= start && start <= end && end <= identities.length)) {
@@ -145,7 +139,7 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
         sigma: inputs[k].sigma,
         path: samplePath(identity, image),
         bytes,
-        sha256: await sha256Hex(bytes),
+        sha256: sha256(bytes),
         ...(edited
           ? { edit: { status: edited.status, errors: edited.errors, identity: edited.identity, calls: edited.calls } }
           : {}),
@@ -176,13 +170,15 @@ export interface SampleInput {
  * The generator inputs of image `image` of identity `identity` in a dataset of
  * `perId` images per identity (the sigma depends on `perId`).
  *
- * @example
+ * @example The inputs of the last image of five
  * ```ts
+ * import assert from "node:assert/strict";
  * import { sampleInput } from "./dataset.ts";
  * import { loadPack } from "./model_pack.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const input = sampleInput(pack, [pack.prior.mean], 5, 1, 0, 4);
- * console.assert(input.vector.length === 512 && input.sigma === pack.manifest.sigmas[2]);
+ * assert.equal(input.vector.length, 512);
+ * assert.equal(input.sigma, pack.manifest.sigmas[2]);
  * ```
  */
 export function sampleInput(
@@ -193,7 +189,7 @@ export function sampleInput(
   identity: number,
   image: number,
 ): SampleInput {
-  checkCount(perId, "images per identity", 1000);
+  checkCount(perId, "images per identity `perId`", DEFAULTS.maxPerId);
   checkSeed(seed);
   if (!Number.isInteger(identity) || identity < 0 || identity >= identities.length) {
     throw new RangeError(`Cannot render identity ${identity}: current bank has ${identities.length}`);
@@ -212,13 +208,15 @@ export function sampleInput(
  * Renders image `image` of identity `identity` of a dataset to RGB, alone (one
  * generator call of batch 1). Its JPEG is what `generateSamples` writes for it.
  *
- * @example
+ * @example One image rendered alone
  * ```ts
+ * import assert from "node:assert/strict";
  * import { renderSample } from "./dataset.ts";
  * import { loadPack } from "./model_pack.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const face = await renderSample(pack, [pack.prior.mean], 4, 1, 0, 3);
- * console.assert(face.width === 112 && face.data.length === 112 * 112 * 3);
+ * assert.equal(face.width, 112);
+ * assert.equal(face.data.length, 112 * 112 * 3);
  * ```
  */
 export async function renderSample(

@@ -239,6 +239,45 @@ function orthonormalRows(rows: Float64Array[]): Float64Array[] {
  * ```
  */
 export async function edit(vector: Float32Array, targets: EditTargets, options: EditOptions): Promise<EditResult> {
+  const settings = checkEdit(vector, targets, options);
+  const space = await searchSpace(vector, settings, options);
+  const search = evaluator(space, settings, options);
+  const [initial] = await search.evaluate([new Float64Array(space.dimensions)]);
+  let best = initial;
+  const jacobian = startJacobian(space);
+  let sigma = 0.15;
+  while (!best.reached && search.calls < settings.budget) {
+    const count = Math.min(settings.batchSize, settings.budget - search.calls);
+    const { points, newton } = proposePoints(space, settings, jacobian, best, sigma, count);
+    const candidates = await search.evaluate(points);
+    updateJacobian(space, jacobian, best, candidates, newton);
+    const winner = candidates.reduce((a, b) => (b.loss < a.loss ? b : a));
+    const improvedByStrategy = candidates.some((candidate, c) => !newton[c] && candidate.loss < best.loss);
+    sigma = Math.min(0.6, Math.max(0.02, sigma * (improvedByStrategy ? 1.5 : 0.85)));
+    if (winner.loss < best.loss || winner.reached) best = winner;
+  }
+  return await editResult(options.pack, settings, initial, best, search.calls);
+}
+
+/** The checked arguments of {@linkcode edit}. */
+interface EditSettings {
+  /** Vector size. */
+  size: number;
+  /** The input vector's norm (kept by every edited vector). */
+  vectorNorm: number;
+  goals: [EditAttribute, number][];
+  minIdentity: number;
+  budget: number;
+  batchSize: number;
+  tolerance: Record<EditAttribute, number>;
+  mask: TokenMask;
+  random: Random;
+  /** Whether a target needs the pose model. */
+  needsPose: boolean;
+  yawTarget: number | undefined;
+}
+
+function checkEdit(vector: Float32Array, targets: EditTargets, options: EditOptions): EditSettings {
   const { pack } = options;
   const size = pack.manifest.vectorSize;
   if (!(vector instanceof Float32Array) || vector.length !== size || !vector.every(Number.isFinite)) {
@@ -257,35 +296,54 @@ export async function edit(vector: Float32Array, targets: EditTargets, options: 
   const seed = checkSeed(options.seed ?? 0);
   const tolerance = { ...EDIT_TOLERANCES, ...options.tolerance };
   for (const [name, value] of Object.entries(tolerance)) checkOptionNumber(value, `tolerance of ${name}`, 0, 1e6);
-  const mask = options.mask ?? drawMask(Random.from(seed, Stream.mask, 0), pack.layout);
-  const random = options.random ?? Random.from(seed, Stream.edit);
-  const needsPose = goals.some(([name]) => name === "yaw" || name === "pitch");
-  const yawTarget = goals.find(([name]) => name === "yaw")?.[1];
+  return {
+    size,
+    vectorNorm,
+    goals,
+    minIdentity,
+    budget,
+    batchSize,
+    tolerance,
+    mask: options.mask ?? drawMask(Random.from(seed, Stream.mask, 0), pack.layout),
+    random: options.random ?? Random.from(seed, Stream.edit),
+    needsPose: goals.some(([name]) => name === "yaw" || name === "pitch"),
+    yawTarget: goals.find(([name]) => name === "yaw")?.[1],
+  };
+}
 
-  // The search space. Newton axes: for each target one coordinate that moves it, the generator's pose
-  // input for yaw and pitch when it has one (its slope starts at 1 degree per degree), else the
-  // fitted direction. Then the remaining vector axes: the prior's top principal axes.
+/** The search space: coordinates, the axes they move along, and the Newton variables among them. */
+interface SearchSpace {
+  /** Coordinates `[0, poseAxes)` are the generator's pose input (yaw, pitch); the rest move along `basis`. */
+  poseAxes: number;
+  basis: Float64Array[];
+  /** The fitted attribute directions used as Newton axes. */
+  directionRows: Float64Array[];
+  dimensions: number;
+  /** Newton variables: [attribute, coordinate index]. */
+  newtonVariables: [EditAttribute, number][];
+  /** Starting slope per attribute, in working units per coordinate unit. */
+  slopes: Partial<Record<string, number>>;
+  /** Evolution-strategy spread per coordinate. */
+  spread: number[];
+  vectorAt(coordinates: Float64Array): Float32Array;
+  poseAt(coordinates: Float64Array): HeadPose;
+}
+
+/**
+ * The search space. Newton axes: for each target one coordinate that moves it, the generator's pose
+ * input for yaw and pitch when it has one (its slope starts at 1 degree per degree), else the
+ * fitted direction. Then the remaining vector axes: the prior's top principal axes.
+ */
+async function searchSpace(vector: Float32Array, settings: EditSettings, options: EditOptions): Promise<SearchSpace> {
+  const { pack } = options;
+  const { size, goals, vectorNorm } = settings;
   const generatorHasPose = (await pack.session("generator")).inputNames.includes("pose");
-  const slopes = pack.manifest.directions?.slopes ?? {};
   const poseGoals = generatorHasPose ? goals.filter(([name]) => name === "yaw" || name === "pitch") : [];
   const poseAxes = generatorHasPose ? 2 : 0; // coordinates [0, 1] are the pose input's yaw and pitch
   const directionNames = goals.map(([name]) => name).filter((name) =>
     DIRECTION_ROWS.includes(name) && !poseGoals.some(([goal]) => goal === name)
   );
-  const directionRows: Float64Array[] = [];
-  if (directionNames.length > 0) {
-    if (!pack.manifest.files.directions) {
-      throw new Vec2FaceError(
-        "model-missing",
-        `Cannot edit ${directionNames.join(", ")}: pack ${pack.manifest.name} has no attribute directions`,
-      );
-    }
-    const matrix = decodeNpy(await pack.file("directions"));
-    for (const name of directionNames) {
-      const row = DIRECTION_ROWS.indexOf(name);
-      directionRows.push(Float64Array.from(matrix.data.subarray(row * size, (row + 1) * size)));
-    }
-  }
+  const directionRows = await directionRowsOf(pack, directionNames, size);
   const { eigenvectors, eigenvalues } = pack.prior;
   const axes = Math.min(PRINCIPAL_AXES, size);
   const principalRows = Array.from(
@@ -295,11 +353,6 @@ export async function edit(vector: Float32Array, targets: EditTargets, options: 
   const basis = orthonormalRows([...directionRows, ...principalRows]);
   const directionCount = Math.min(directionRows.length, basis.length);
   const dimensions = poseAxes + basis.length;
-  // Newton variables: [attribute, coordinate index, starting slope in working units per coordinate unit].
-  const newtonVariables: [EditAttribute, number][] = [
-    ...poseGoals.map(([name]): [EditAttribute, number] => [name, name === "yaw" ? 0 : 1]),
-    ...directionNames.slice(0, directionCount).map((name, k): [EditAttribute, number] => [name, poseAxes + k]),
-  ];
   // Evolution-strategy spread per coordinate: pose in tens of degrees, directions 1, the prior's axes as the prior.
   const meanVariance = eigenvalues.subarray(0, axes).reduce((s, v) => s + v, 0) / axes;
   const spread = Array.from(
@@ -313,147 +366,219 @@ export async function edit(vector: Float32Array, targets: EditTargets, options: 
   );
   const start = Float64Array.from(vector, (x) => x / vectorNorm);
   const startPose = options.pose ?? { yaw: 0, pitch: 0 };
-
-  const vectorAt = (coordinates: Float64Array): Float32Array => {
-    const u = Float64Array.from(start);
-    for (let k = poseAxes; k < dimensions; k++) {
-      const z = coordinates[k];
-      if (z !== 0) { for (let i = 0; i < size; i++) u[i] += z * basis[k - poseAxes][i]; }
-    }
-    const length = Math.hypot(...u);
-    return Float32Array.from(u, (x) => (x / length) * vectorNorm);
+  return {
+    poseAxes,
+    basis,
+    directionRows,
+    dimensions,
+    newtonVariables: [
+      ...poseGoals.map(([name]): [EditAttribute, number] => [name, name === "yaw" ? 0 : 1]),
+      ...directionNames.slice(0, directionCount).map((name, k): [EditAttribute, number] => [name, poseAxes + k]),
+    ],
+    slopes: pack.manifest.directions?.slopes ?? {},
+    spread,
+    vectorAt(coordinates) {
+      const u = Float64Array.from(start);
+      for (let k = poseAxes; k < dimensions; k++) {
+        const z = coordinates[k];
+        if (z !== 0) { for (let i = 0; i < size; i++) u[i] += z * basis[k - poseAxes][i]; }
+      }
+      const length = Math.hypot(...u);
+      return Float32Array.from(u, (x) => (x / length) * vectorNorm);
+    },
+    poseAt: (coordinates) =>
+      poseAxes ? { yaw: startPose.yaw + coordinates[0], pitch: startPose.pitch + coordinates[1] } : startPose,
   };
-  const poseAt = (coordinates: Float64Array): HeadPose =>
-    poseAxes ? { yaw: startPose.yaw + coordinates[0], pitch: startPose.pitch + coordinates[1] } : startPose;
+}
 
-  let calls = 0;
+/** The pack's fitted directions of `names` (rows of `directions.npy`). */
+async function directionRowsOf(pack: ModelPack, names: EditAttribute[], size: number): Promise<Float64Array[]> {
+  if (names.length === 0) return [];
+  if (!pack.manifest.files.directions) {
+    throw new Vec2FaceError(
+      "model-missing",
+      `Cannot edit ${names.join(", ")}: pack ${pack.manifest.name} has no attribute directions`,
+    );
+  }
+  const matrix = decodeNpy(await pack.file("directions"));
+  return names.map((name) => {
+    const row = DIRECTION_ROWS.indexOf(name);
+    return Float64Array.from(matrix.data.subarray(row * size, (row + 1) * size));
+  });
+}
+
+/** Renders and measures points of the search space, counting generator calls. */
+function evaluator(space: SearchSpace, settings: EditSettings, options: EditOptions) {
+  const { pack } = options;
   let reference: Float32Array | undefined; // identity features of the unedited face
-  const evaluate = async (points: Float64Array[]): Promise<Candidate[]> => {
-    if (options.signal?.aborted) {
-      throw new Vec2FaceError("aborted", "Cannot finish editing: the signal was aborted", {
-        cause: options.signal.reason,
+  const search = {
+    calls: 0,
+    async evaluate(points: Float64Array[]): Promise<Candidate[]> {
+      if (options.signal?.aborted) {
+        throw new Vec2FaceError("aborted", "Cannot finish editing: the signal was aborted", {
+          cause: options.signal.reason,
+        });
+      }
+      const vectors = points.map(space.vectorAt);
+      const inputPoses = points.map(space.poseAt);
+      const images = await renderBatch(pack, vectors, vectors.map(() => settings.mask), inputPoses);
+      search.calls += images.length;
+      const features = await embed(images, { pack, batchSize: images.length });
+      const heads = await attributesOfFeatures(features, { pack });
+      const poses = settings.needsPose ? await estimatePose(images, { pack, batchSize: images.length }) : undefined;
+      const landmarkYaws = settings.yawTarget !== undefined && pack.manifest.files.landmarks
+        ? await estimateLandmarkYaw(images, { pack })
+        : undefined;
+      reference ??= features[0];
+      return points.map((coordinates, i) => {
+        const attributes: MeasuredAttributes = {
+          yaw: poses?.[i].yaw ?? NaN,
+          pitch: poses?.[i].pitch ?? NaN,
+          roll: poses?.[i].roll ?? NaN,
+          ...(landmarkYaws ? { landmarkYaw: landmarkYaws[i] } : {}),
+          ...heads[i],
+        };
+        const identity = cosineSimilarity(features[i], reference!);
+        const { loss, reached } = score(settings, attributes, identity, landmarkYaws?.[i]);
+        return {
+          coordinates,
+          vector: vectors[i],
+          pose: inputPoses[i],
+          image: images[i],
+          attributes,
+          identity,
+          loss,
+          reached,
+        };
       });
-    }
-    const vectors = points.map(vectorAt);
-    const inputPoses = points.map(poseAt);
-    const images = await renderBatch(pack, vectors, vectors.map(() => mask), inputPoses);
-    calls += images.length;
-    const features = await embed(images, { pack, batchSize: images.length });
-    const heads = await attributesOfFeatures(features, { pack });
-    const poses = needsPose ? await estimatePose(images, { pack, batchSize: images.length }) : undefined;
-    const landmarkYaws = yawTarget !== undefined && pack.manifest.files.landmarks
-      ? await estimateLandmarkYaw(images, { pack })
-      : undefined;
-    reference ??= features[0];
-    return points.map((coordinates, i) => {
-      const attributes: MeasuredAttributes = {
-        yaw: poses?.[i].yaw ?? NaN,
-        pitch: poses?.[i].pitch ?? NaN,
-        roll: poses?.[i].roll ?? NaN,
-        ...(landmarkYaws ? { landmarkYaw: landmarkYaws[i] } : {}),
-        ...heads[i],
-      };
-      const identity = cosineSimilarity(features[i], reference!);
-      let loss = 0, reached = identity >= minIdentity;
-      for (const [name, target] of goals) {
-        const error = errorOf(attributes, name, target);
-        loss += (error / Math.max(tolerance[name], 1e-9)) ** 2;
-        if (!(error <= tolerance[name])) reached = false;
-      }
-      if (landmarkYaws) {
-        // The pose network can be fooled by texture; the nose cannot: the landmark reading must be what real faces
-        // turned that far read (it saturates on large turns, so not the target itself).
-        const error = Math.abs(landmarkYaws[i] - expectedLandmarkYaw(yawTarget!));
-        const allowed = tolerance.yaw + LANDMARK_YAW_SLACK;
-        loss += (error / Math.max(allowed, 1e-9)) ** 2;
-        if (!(error <= allowed)) reached = false;
-      }
-      loss += 1e4 * Math.max(0, minIdentity - identity) ** 2;
-      return {
-        coordinates,
-        vector: vectors[i],
-        pose: inputPoses[i],
-        image: images[i],
-        attributes,
-        identity,
-        loss,
-        reached,
-      };
-    });
+    },
   };
+  return search;
+}
 
-  const [initial] = await evaluate([new Float64Array(dimensions)]);
-  let best = initial;
-  // Jacobian of the Newton attributes (working units) over the Newton coordinates.
-  const jacobian = newtonVariables.map(([name, axis]) =>
+/** A candidate's loss (squared errors in tolerances, identity below its floor) and whether it reached every target. */
+function score(
+  settings: EditSettings,
+  attributes: MeasuredAttributes,
+  identity: number,
+  landmarkYaw: number | undefined,
+): { loss: number; reached: boolean } {
+  const { goals, tolerance, minIdentity } = settings;
+  let loss = 0, reached = identity >= minIdentity;
+  for (const [name, target] of goals) {
+    const error = errorOf(attributes, name, target);
+    loss += (error / Math.max(tolerance[name], 1e-9)) ** 2;
+    if (!(error <= tolerance[name])) reached = false;
+  }
+  if (landmarkYaw !== undefined) {
+    // The pose network can be fooled by texture; the nose cannot: the landmark reading must be what real faces
+    // turned that far read (it saturates on large turns, so not the target itself).
+    const error = Math.abs(landmarkYaw - expectedLandmarkYaw(settings.yawTarget!));
+    const allowed = tolerance.yaw + LANDMARK_YAW_SLACK;
+    loss += (error / Math.max(allowed, 1e-9)) ** 2;
+    if (!(error <= allowed)) reached = false;
+  }
+  loss += 1e4 * Math.max(0, minIdentity - identity) ** 2;
+  return { loss, reached };
+}
+
+/** Jacobian of the Newton attributes (working units) over the Newton coordinates, from the fitted slopes. */
+function startJacobian(space: SearchSpace): number[][] {
+  const { newtonVariables, poseAxes, basis, directionRows, slopes } = space;
+  return newtonVariables.map(([name, axis]) =>
     newtonVariables.map(([, other]) => {
       if (axis < poseAxes || other < poseAxes) return axis === other ? 1 : 0;
       let dot = 0;
       const a = basis[axis - poseAxes], b = directionRows[other - poseAxes];
-      for (let i = 0; i < size; i++) dot += a[i] * b[i];
+      for (let i = 0; i < a.length; i++) dot += a[i] * b[i];
       return (slopes[name] ?? 1) * dot;
     })
   );
-  // Gender's Newton target is a logit: aim inside the tolerance, not at 0 or 1.
-  const workingTarget = (name: EditAttribute, target: number) =>
-    name === "gender" ? logit(Math.min(1 - tolerance.gender / 2, Math.max(tolerance.gender / 2, target))) : target;
-  // Largest Newton move per round: 0.8 on the unit sphere, 60 degrees of pose input.
-  const stepLimit = (axis: number) => (axis < poseAxes ? 60 : 0.8);
-  let sigma = 0.15;
+}
 
-  while (!best.reached && calls < budget) {
-    const count = Math.min(batchSize, budget - calls);
-    const points: Float64Array[] = [];
-    const newton: boolean[] = [];
-    if (newtonVariables.length > 0) {
-      const residual = newtonVariables.map(([name]) =>
-        workingTarget(name, goals.find(([goal]) => goal === name)![1]) - working(best.attributes, name)
-      );
-      const step = solveLinear(jacobian, residual);
-      const scale = Math.min(1, ...step.map((s, k) => stepLimit(newtonVariables[k][1]) / Math.abs(s || 1e-12)));
-      if (step.some((s) => s !== 0)) {
-        for (const factor of [1, 0.6, 1.5].slice(0, Math.max(1, Math.min(3, count - 1)))) {
-          const point = Float64Array.from(best.coordinates);
-          step.forEach((s, k) => point[newtonVariables[k][1]] += factor * scale * s);
-          points.push(point);
-          newton.push(true);
-        }
+/**
+ * One round's points around the best: up to three Newton steps (full, shorter, longer), then
+ * evolution-strategy draws with spread `sigma`.
+ */
+function proposePoints(
+  space: SearchSpace,
+  settings: EditSettings,
+  jacobian: number[][],
+  best: Candidate,
+  sigma: number,
+  count: number,
+): { points: Float64Array[]; newton: boolean[] } {
+  const { newtonVariables, poseAxes, dimensions, spread } = space;
+  const { goals, tolerance, random } = settings;
+  const points: Float64Array[] = [];
+  const newton: boolean[] = [];
+  if (newtonVariables.length > 0) {
+    // Gender's Newton target is a logit: aim inside the tolerance, not at 0 or 1.
+    const workingTarget = (name: EditAttribute, target: number) =>
+      name === "gender" ? logit(Math.min(1 - tolerance.gender / 2, Math.max(tolerance.gender / 2, target))) : target;
+    // Largest Newton move per round: 0.8 on the unit sphere, 60 degrees of pose input.
+    const stepLimit = (axis: number) => (axis < poseAxes ? 60 : 0.8);
+    const residual = newtonVariables.map(([name]) =>
+      workingTarget(name, goals.find(([goal]) => goal === name)![1]) - working(best.attributes, name)
+    );
+    const step = solveLinear(jacobian, residual);
+    const scale = Math.min(1, ...step.map((s, k) => stepLimit(newtonVariables[k][1]) / Math.abs(s || 1e-12)));
+    if (step.some((s) => s !== 0)) {
+      for (const factor of [1, 0.6, 1.5].slice(0, Math.max(1, Math.min(3, count - 1)))) {
+        const point = Float64Array.from(best.coordinates);
+        step.forEach((s, k) => point[newtonVariables[k][1]] += factor * scale * s);
+        points.push(point);
+        newton.push(true);
       }
     }
-    while (points.length < count) {
-      const point = Float64Array.from(best.coordinates);
-      for (let k = 0; k < dimensions; k++) point[k] += sigma * spread[k] * random.normal() / Math.sqrt(dimensions);
-      points.push(point);
-      newton.push(false);
-    }
-    const candidates = await evaluate(points);
-    // Broyden: fit the Jacobian to each Newton move from the current best.
-    candidates.forEach((candidate, c) => {
-      if (!newton[c]) return;
-      const dz = newtonVariables.map(([, axis]) => candidate.coordinates[axis] - best.coordinates[axis]);
-      const dzSquared = dz.reduce((s, v) => s + v * v, 0);
-      if (!(dzSquared > 1e-12)) return;
-      newtonVariables.forEach(([name], r) => {
-        const df = working(candidate.attributes, name) - working(best.attributes, name);
-        const predicted = jacobian[r].reduce((s, v, k) => s + v * dz[k], 0);
-        for (let k = 0; k < dz.length; k++) jacobian[r][k] += ((df - predicted) * dz[k]) / dzSquared;
-      });
-    });
-    const winner = candidates.reduce((a, b) => (b.loss < a.loss ? b : a));
-    const improvedByStrategy = candidates.some((candidate, c) => !newton[c] && candidate.loss < best.loss);
-    sigma = Math.min(0.6, Math.max(0.02, sigma * (improvedByStrategy ? 1.5 : 0.85)));
-    if (winner.loss < best.loss || winner.reached) best = winner;
   }
+  while (points.length < count) {
+    const point = Float64Array.from(best.coordinates);
+    for (let k = 0; k < dimensions; k++) point[k] += sigma * spread[k] * random.normal() / Math.sqrt(dimensions);
+    points.push(point);
+    newton.push(false);
+  }
+  return { points, newton };
+}
 
-  // Pose is measured during the search only when targeted; report it anyway when the pack can.
+/** Broyden: fits the Jacobian to each Newton move from the current best. */
+function updateJacobian(
+  space: SearchSpace,
+  jacobian: number[][],
+  best: Candidate,
+  candidates: Candidate[],
+  newton: boolean[],
+): void {
+  const { newtonVariables } = space;
+  candidates.forEach((candidate, c) => {
+    if (!newton[c]) return;
+    const dz = newtonVariables.map(([, axis]) => candidate.coordinates[axis] - best.coordinates[axis]);
+    const dzSquared = dz.reduce((s, v) => s + v * v, 0);
+    if (!(dzSquared > 1e-12)) return;
+    newtonVariables.forEach(([name], r) => {
+      const df = working(candidate.attributes, name) - working(best.attributes, name);
+      const predicted = jacobian[r].reduce((s, v, k) => s + v * dz[k], 0);
+      for (let k = 0; k < dz.length; k++) jacobian[r][k] += ((df - predicted) * dz[k]) / dzSquared;
+    });
+  });
+}
+
+/** The result: the best candidate, with pose measured (when the pack can) even if it was not targeted. */
+async function editResult(
+  pack: ModelPack,
+  settings: EditSettings,
+  initial: Candidate,
+  best: Candidate,
+  calls: number,
+): Promise<EditResult> {
   const withPose = async (candidate: Candidate): Promise<MeasuredAttributes> =>
-    needsPose || !pack.manifest.files.pose
+    settings.needsPose || !pack.manifest.files.pose
       ? candidate.attributes
       : { ...candidate.attributes, ...pickPose((await estimatePose([candidate.image], { pack }))[0]) };
   const final = await withPose(best);
   const startAttributes = await withPose(initial);
   const errors: Partial<Record<EditAttribute, number>> = {};
-  for (const [name, target] of goals) errors[name] = errorOf(final, name, target);
+  for (const [name, target] of settings.goals) errors[name] = errorOf(final, name, target);
   return {
     status: best.reached ? "reached" : "unreached",
     vector: best.vector,

@@ -40,18 +40,36 @@ import { cosineSimilarity } from "./vectors.ts";
 
 /**
  * Cosine range and bins of the report's histograms (0.02 wide).
+ *
+ * @example
+ * ```ts
+ * import { HISTOGRAM_RANGE } from "./evaluate.ts";
+ * console.assert(HISTOGRAM_RANGE.min === -0.5 && HISTOGRAM_RANGE.bins === 75);
+ * ```
  */
 export const HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: -0.5, max: 1, bins: 75 };
 
 /**
  * Degree range and bins of the yaw and pitch histograms (5 degrees wide);
  * angles outside it count in the edge bins.
+ *
+ * @example
+ * ```ts
+ * import { POSE_HISTOGRAM_RANGE } from "./evaluate.ts";
+ * console.assert(POSE_HISTOGRAM_RANGE.max - POSE_HISTOGRAM_RANGE.min === 5 * POSE_HISTOGRAM_RANGE.bins);
+ * ```
  */
 export const POSE_HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: -90, max: 90, bins: 36 };
 
 /**
  * Year range and bins of the age histogram (5 years wide); ages outside it
  * count in the edge bins.
+ *
+ * @example
+ * ```ts
+ * import { AGE_HISTOGRAM_RANGE } from "./evaluate.ts";
+ * console.assert(AGE_HISTOGRAM_RANGE.min === 0 && AGE_HISTOGRAM_RANGE.bins === 20);
+ * ```
  */
 export const AGE_HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: 0, max: 100, bins: 20 };
 
@@ -59,6 +77,12 @@ export const AGE_HISTOGRAM_RANGE: { min: number; max: number; bins: number } = {
  * Metrics that need a model the pack may lack, and why they are absent then:
  * yaw/pitch spread needs the `pose` model, age, gender and quality the
  * `attributes` heads (a pack that has them gives them).
+ *
+ * @example
+ * ```ts
+ * import { ABSENT_METRICS } from "./evaluate.ts";
+ * console.assert("spread" in ABSENT_METRICS && "age" in ABSENT_METRICS);
+ * ```
  */
 export const ABSENT_METRICS: Readonly<Record<"spread" | "age" | "gender" | "quality", string>> = {
   spread: "yaw/pitch std and histograms need a pose model: the pack declares none (files.pose)",
@@ -70,6 +94,13 @@ export const ABSENT_METRICS: Readonly<Record<"spread" | "age" | "gender" | "qual
 /**
  * Progress of {@linkcode evaluateDataset}: images read and embedded, faces
  * whose pose or attributes are read.
+ *
+ * @example
+ * ```ts
+ * import type { EvaluateProgress } from "./evaluate.ts";
+ * const progress: EvaluateProgress = { stage: "real", done: 10, total: 100 };
+ * console.assert(progress.done < progress.total);
+ * ```
  */
 export interface EvaluateProgress {
   /**
@@ -89,6 +120,15 @@ export interface EvaluateProgress {
 
 /**
  * Options of {@linkcode embedDataset}.
+ *
+ * @example
+ * ```ts
+ * import type { EmbedDatasetOptions } from "./evaluate.ts";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * const options: EmbedDatasetOptions = { pack, batchSize: 8 };
+ * console.assert(options.batchSize === 8);
+ * ```
  */
 export interface EmbedDatasetOptions {
   /** The pack whose identity (and detector, landmark) models run. */
@@ -112,6 +152,15 @@ export interface EmbedDatasetOptions {
 
 /**
  * A dataset's identity features, as {@linkcode embedDataset} made them.
+ *
+ * @example
+ * ```ts
+ * import type { EmbeddedDataset } from "./evaluate.ts";
+ * const none: EmbeddedDataset = {
+ *   features: [], items: [], poses: [], poseSeconds: 0, aligned: 0, noFace: [], unreadable: [], kept: [],
+ * };
+ * console.assert(none.features.length === none.items.length);
+ * ```
  */
 export interface EmbeddedDataset {
   /** One raw feature per embedded image. */
@@ -140,9 +189,8 @@ export interface EmbeddedDataset {
  * in batches while the next batch is read and decoded, so that no image is
  * read, decoded or aligned twice.
  *
- * @example Embed a one-image dataset with the fixture pack
+ * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { embedDataset } from "./evaluate.ts";
  * import { encodePng } from "./image/codec.ts";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
@@ -152,9 +200,7 @@ export interface EmbeddedDataset {
  * await Deno.writeFile(`${root}/ann/1.png`, encodePng({ width: 112, height: 112, data: new Uint8Array(112 * 112 * 3) }));
  * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
  * const { features, aligned } = await embedDataset(await openDataset(root), { pack });
- * assert.equal(features.length, 1);
- * assert.equal(features[0].length, 512);
- * assert.equal(aligned, 0);
+ * console.assert(features.length === 1 && features[0].length === 512 && aligned === 0);
  * await Deno.remove(root, { recursive: true });
  * ```
  */
@@ -240,6 +286,15 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
 
 /**
  * Options of {@linkcode evaluateDataset}.
+ *
+ * @example
+ * ```ts
+ * import type { EvaluateOptions } from "./evaluate.ts";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * const options: EvaluateOptions = { pack, pairs: 10_000, seed: 1, real: "lfw/" };
+ * console.assert(options.pairs === 10_000);
+ * ```
  */
 export interface EvaluateOptions {
   /** The pack whose identity model judges (and whose detector and landmarks align photos). */
@@ -264,6 +319,14 @@ export interface EvaluateOptions {
 
 /**
  * Pair scores in the report: summary, how many pairs, how they were chosen.
+ *
+ * @example
+ * ```ts
+ * import type { PairReport } from "./evaluate.ts";
+ * import { summarize } from "./metrics.ts";
+ * const genuine: PairReport = { ...summarize([0.5, 0.7]), available: 1, exhaustive: false, histogram: { min: 0, max: 1, counts: [2] } };
+ * console.assert(genuine.count === 2);
+ * ```
  */
 export interface PairReport extends Summary {
   /** Pairs that exist (`count` of them were scored). */
@@ -276,6 +339,14 @@ export interface PairReport extends Summary {
 
 /**
  * A measure over the evaluated faces: its summary and its distribution.
+ *
+ * @example
+ * ```ts
+ * import type { DistributionReport } from "./evaluate.ts";
+ * import { histogram, summarize } from "./metrics.ts";
+ * const yaw: DistributionReport = { ...summarize([-10, 5]), histogram: histogram([-10, 5], { min: -90, max: 90, bins: 36 }) };
+ * console.assert(yaw.histogram.counts.reduce((a, b) => a + b) === yaw.count);
+ * ```
  */
 export interface DistributionReport extends Summary {
   /** Counts per bin (values outside the range count in the edge bins). */
@@ -285,6 +356,13 @@ export interface DistributionReport extends Summary {
 /**
  * Head-pose spread of the evaluated faces (the pack's `pose` model), and what
  * estimating it cost.
+ *
+ * @example
+ * ```ts
+ * import type { SpreadReport } from "./evaluate.ts";
+ * const wide = (spread: SpreadReport) => spread.yaw.std > 15;
+ * console.assert(typeof wide === "function");
+ * ```
  */
 export interface SpreadReport {
   /** Yaw in degrees (positive turns the face to the image's left), over {@linkcode POSE_HISTOGRAM_RANGE}. */
@@ -300,6 +378,13 @@ export interface SpreadReport {
 /**
  * Age, gender and quality of the evaluated faces, read by the pack's
  * attribute heads from the identity features the other metrics use.
+ *
+ * @example
+ * ```ts
+ * import type { AttributesReport } from "./evaluate.ts";
+ * const balanced = (attributes: AttributesReport) => Math.abs(attributes.gender.femaleShare - 0.5) < 0.1;
+ * console.assert(typeof balanced === "function");
+ * ```
  */
 export interface AttributesReport {
   /** Apparent age in years, over {@linkcode AGE_HISTOGRAM_RANGE}. */
@@ -321,6 +406,13 @@ export interface AttributesReport {
 
 /**
  * The quality report of a dataset (`report.json`).
+ *
+ * @example
+ * ```ts
+ * import type { EvalReport } from "./evaluate.ts";
+ * const check = (report: EvalReport) => report.eer === null || report.eer.rate <= 1;
+ * console.assert(typeof check === "function");
+ * ```
  */
 export interface EvalReport {
   /** Report format version. */
@@ -381,6 +473,13 @@ export interface EvalReport {
 
 /**
  * A report and the faces of its contact sheet.
+ *
+ * @example
+ * ```ts
+ * import type { Evaluation } from "./evaluate.ts";
+ * const rows = (evaluation: Evaluation) => evaluation.sheet.length;
+ * console.assert(typeof rows === "function");
+ * ```
  */
 export interface Evaluation {
   /** The numbers. */
@@ -474,19 +573,15 @@ async function realFeatures(
  *
  * @example Four identities x three images from the fixture pack
  * ```ts
- * import assert from "node:assert/strict";
  * import { evaluateDataset } from "./evaluate.ts";
- * import { generateDataset } from "./generate.ts";
+ * import { generateDataset } from "./dataset/generate.ts";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
  * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
  * const out = await Deno.makeTempDir();
  * await generateDataset({ pack, out, ids: 4, perId: 3, seed: 1, overwrite: true });
  * const { report, sheet } = await evaluateDataset(out, { pack, sheet: { identities: 2, images: 3 } });
- * assert.equal(report.genuine!.count, 4 * 3);
- * assert.equal(report.impostor!.count, 66 - 12);
- * assert.equal(report.fidelity!.count, 12);
- * assert.equal(sheet.length, 2);
- * assert.equal(sheet[0].length, 3);
+ * console.assert(report.genuine!.count === 4 * 3 && report.impostor!.count === 66 - 12);
+ * console.assert(report.fidelity!.count === 12 && sheet.length === 2 && sheet[0].length === 3);
  * await Deno.remove(out, { recursive: true });
  * ```
  */

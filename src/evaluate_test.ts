@@ -12,7 +12,7 @@ import {
   evaluateDataset,
   POSE_HISTOGRAM_RANGE,
 } from "./evaluate.ts";
-import { generateDataset } from "./generate.ts";
+import { generateDataset } from "./dataset/generate.ts";
 import { decodeImage, encodePng } from "./image/codec.ts";
 import { equalErrorRate, genuineScores, impostorScores, summarize } from "./metrics.ts";
 import { DEFAULT_PACK, FIXTURE_PACK, loadPack } from "./model_pack.ts";

@@ -28,14 +28,17 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { join } from "node:path";
+import { checkCount, checkInteger, checkThreshold } from "./_check.ts";
+import { readAt, writeAtomic } from "./_fs.ts";
+import { sha256, sha256File, Sha256Stream } from "./_hash.ts";
 import { decodeBank } from "./bank.ts";
-import { checkCount, samplePath } from "./dataset.ts";
+import { DEFAULTS } from "./defaults.ts";
 import { Vec2FaceError } from "./errors.ts";
-import { prepareOutput } from "./generate.ts";
-import { JOURNAL_NAME, type ManifestRow, ProgressJournal, type RunSpec, specDifferences } from "./journal.ts";
-import { checkSeed } from "./random.ts";
+import type { ManifestRow, RunSpec } from "./journal.ts";
+import { FILES, partial, samplePath, shardName } from "./dataset/layout.ts";
+import { type DatasetPlan, planDataset } from "./dataset/plan.ts";
+import { DatasetRun } from "./dataset/run.ts";
 
 /** Options of {@linkcode fetchDataset}. */
 export interface FetchOptions {
@@ -220,50 +223,27 @@ function digestHeader(response: Response): string | undefined {
   return Array.from(atob(match[1]), (c) => c.charCodeAt(0).toString(16).padStart(2, "0")).join("");
 }
 
-async function sha256File(path: string): Promise<string | undefined> {
-  let file: Deno.FsFile;
-  try {
-    file = await Deno.open(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
-  const hash = createHash("sha256");
-  for await (const chunk of file.readable) hash.update(chunk);
-  return hash.digest("hex");
-}
-
-async function readAt(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  const bytes = new Uint8Array(length);
-  for (let read = 0; read < length;) {
-    const n = await file.read(bytes.subarray(read));
-    if (n === null) throw new RangeError(`Cannot read ${length} bytes at ${offset}: current file ends first`);
-    read += n;
-  }
-  return bytes;
-}
-
 /**
  * The entries of a STOREd zip (as `ZipShardStream` writes them), each with the
  * sha256 of its bytes, read through the central directory one entry at a time.
  *
- * @example
+ * @example One entry of a shard
  * ```ts
+ * import assert from "node:assert/strict";
  * import { zipEntries } from "./fetch.ts";
  * import { ZipShardStream } from "./shard.ts";
  * const entries = ReadableStream.from([{ path: "000000/000.jpg", bytes: new Uint8Array([1, 2, 3]) }]);
  * const path = await Deno.makeTempFile();
  * await Deno.writeFile(path, entries.pipeThrough(new ZipShardStream()));
  * const [entry] = await zipEntries(path);
- * console.assert(entry.path === "000000/000.jpg" && entry.bytes === 3 && entry.sha256.startsWith("039058c6"));
+ * assert.deepEqual([entry.path, entry.bytes, entry.sha256.slice(0, 8)], ["000000/000.jpg", 3, "039058c6"]);
  * await Deno.remove(path);
  * ```
  */
 export async function zipEntries(path: string): Promise<{ path: string; bytes: number; sha256: string }[]> {
   using file = await Deno.open(path);
   const size = (await file.stat()).size;
-  const tail = await readAt(file, Math.max(0, size - 22 - 65535), Math.min(size, 22 + 65535));
+  const tail = await readAt(file, Math.max(0, size - 22 - 65535), Math.min(size, 22 + 65535), path);
   const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let end = -1;
   for (let at = tail.length - 22; at >= 0; at--) {
@@ -279,7 +259,7 @@ export async function zipEntries(path: string): Promise<{ path: string; bytes: n
   if (count === 0xffff || directoryOffset === 0xffffffff) {
     throw new RangeError(`Cannot read ${path}: current zip is zip64 (over 65,535 entries or 4 GiB)`);
   }
-  const directory = await readAt(file, directoryOffset, directorySize);
+  const directory = await readAt(file, directoryOffset, directorySize, path);
   const entries: { path: string; bytes: number; sha256: string }[] = [];
   for (let at = 0, k = 0; k < count; k++) {
     const d = view(directory);
@@ -294,13 +274,13 @@ export async function zipEntries(path: string): Promise<{ path: string; bytes: n
     const local = d.getUint32(at + 42, true);
     const name = new TextDecoder().decode(directory.subarray(at + 46, at + 46 + nameLength));
     if (method !== 0) throw new RangeError(`Cannot read ${path}#${name}: current entry is compressed, not STOREd`);
-    const header = view(await readAt(file, local, 30));
+    const header = view(await readAt(file, local, 30, path));
     if (header.getUint32(0, true) !== 0x04034b50) {
       throw new RangeError(`Cannot read ${path}#${name}: current local header has a bad signature`);
     }
     const data = local + 30 + header.getUint16(26, true) + header.getUint16(28, true);
-    const bytes = await readAt(file, data, stored);
-    entries.push({ path: name, bytes: stored, sha256: createHash("sha256").update(bytes).digest("hex") });
+    const bytes = await readAt(file, data, stored, path);
+    entries.push({ path: name, bytes: stored, sha256: sha256(bytes) });
     at += 46 + nameLength + extraLength + commentLength;
   }
   return entries;
@@ -364,6 +344,7 @@ class ShardQueue {
  *
  * @example Two handlers in this process (no network)
  * ```ts
+ * import assert from "node:assert/strict";
  * import { fetchDataset } from "./fetch.ts";
  * import { createHandler } from "./http.ts";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
@@ -379,59 +360,104 @@ class ShardQueue {
  *   overwrite: true,
  *   fetch: (request) => handlers.get(new URL(request.url).origin)!(request),
  * });
- * console.assert(result.shards === 3 && result.images === 6);
- * console.assert((await Deno.readTextFile(`${out}/manifest.jsonl`)).trim().split("\n").length === 6);
+ * assert.deepEqual([result.shards, result.images], [3, 6]);
+ * assert.equal((await Deno.readTextFile(`${out}/manifest.jsonl`)).trim().split("\n").length, 6);
  * await Deno.remove(out, { recursive: true });
  * ```
  */
 export async function fetchDataset(options: FetchOptions): Promise<FetchResult> {
+  const context = fetchContext(options);
+  const spec = await surveyHandlers(context);
+  const run = await DatasetRun.open(options.out, runSpec(context.plan, spec), options);
+  if (!run) return summary(context, spec, spec.shards);
+  let kept: number;
+  try {
+    await fetchBank(context, spec, run);
+    kept = await fetchShards(context, spec, run);
+  } catch (error) {
+    run.close();
+    throw fatal(error);
+  }
+  await run.finish();
+  return summary(context, spec, kept);
+}
+
+/** What the stages of a fetch share: the checked options, the client, the handlers and the counters. */
+interface FetchContext {
+  options: FetchOptions;
+  plan: DatasetPlan;
+  urls: string[];
+  retries: number;
+  retryDelay: number;
+  perHandler: number | undefined;
+  client: (request: Request) => Promise<Response>;
+  warn: (message: string) => void;
+  /** Aborts every request when one worker fails. */
+  stop: AbortController;
+  signal: AbortSignal;
+  /** The dataset's query string (`ids`, `per_id`, `shard_size`, `seed`, `threshold`). */
+  query: URLSearchParams;
+  handlers: Handler[];
+  bytes: number;
+  retried: number;
+}
+
+/** Checks the options (every one, once) and sets up the client and the abort signal. */
+function fetchContext(options: FetchOptions): FetchContext {
   if (!Array.isArray(options.from) || options.from.length === 0) {
     throw new TypeError(`Cannot fetch a dataset from ${options.from}: current value is not a list of URLs`);
   }
   const urls = [...new Set(options.from.map(checkUrl))];
-  const { out } = options;
-  const ids = checkCount(options.ids, "identity count (--ids)");
-  const perId = checkCount(options.perId, "images per identity (--per-id)", 1000);
-  const shardSize = checkCount(options.shardSize ?? 100, "shard size (--shard-size)");
-  const seed = checkSeed(options.seed ?? 0);
-  const retries = options.retries ?? 4;
-  if (!Number.isSafeInteger(retries) || retries < 0) {
-    throw new RangeError(`Cannot fetch with retries ${retries}: current value is not an integer >= 0`);
-  }
+  const plan = planDataset({ ...options, format: "zip", share: undefined });
+  const retries = checkInteger(options.retries ?? DEFAULTS.retries, "`retries`", 0);
   const perHandler = options.perHandler === undefined
     ? undefined
-    : checkCount(options.perHandler, "requests per handler (--per-handler)");
-  const retryDelay = options.retryDelay ?? 500;
-  if (!(retryDelay >= 0)) throw new RangeError(`Cannot fetch with retryDelay ${retryDelay}: current value is below 0`);
-  if (options.threshold !== undefined && !(options.threshold > -1 && options.threshold <= 1)) {
-    throw new RangeError(`Cannot fetch with threshold ${options.threshold}: current value is not in (-1, 1]`);
+    : checkCount(options.perHandler, "requests per handler `perHandler`");
+  const retryDelay = options.retryDelay ?? DEFAULTS.retryDelay;
+  if (!(retryDelay >= 0)) {
+    throw new RangeError(`Cannot fetch with \`retryDelay\` ${retryDelay}: current value is below 0`);
   }
-  if (options.resume && options.overwrite) {
-    throw new RangeError(`Cannot resume and overwrite ${out}: current options ask for both`);
-  }
-  const client = options.fetch ?? ((request: Request) => fetch(request));
-  const warn = options.onWarning ?? (() => {});
+  if (options.threshold !== undefined) checkThreshold(options.threshold, "fetch");
   const stop = new AbortController();
-  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  if (!options.resume) await prepareOutput(out, options.overwrite ?? false);
-
-  const query = new URLSearchParams({ ids: String(ids), per_id: String(perId), shard_size: String(shardSize) });
-  query.set("seed", String(seed));
+  const query = new URLSearchParams({
+    ids: String(plan.ids),
+    per_id: String(plan.perId),
+    shard_size: String(plan.shardSize),
+  });
+  query.set("seed", String(plan.seed));
   if (options.threshold !== undefined) query.set("threshold", String(options.threshold));
+  return {
+    options,
+    plan,
+    urls,
+    retries,
+    retryDelay,
+    perHandler,
+    client: options.fetch ?? ((request: Request) => fetch(request)),
+    warn: options.onWarning ?? (() => {}),
+    stop,
+    signal: options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal,
+    query,
+    handlers: [],
+    bytes: 0,
+    retried: 0,
+  };
+}
 
-  // 1. Every handler's view of the dataset; unreachable ones are left out, differing ones are an error.
-  const handlers: Handler[] = [];
+/** Every handler's view of the dataset; unreachable ones are left out, differing ones are an error. */
+async function surveyHandlers(context: FetchContext): Promise<DatasetSpec> {
+  const { client, signal, query, handlers } = context;
   let spec: DatasetSpec | undefined;
   let specFrom = "";
-  for (const url of urls) {
+  for (const url of context.urls) {
     let found: DatasetSpec;
     let info: { limits?: { maxConcurrent?: number } };
     try {
-      found = await withRetries(() => getJson<DatasetSpec>(client, `${url}/v1/dataset.json?${query}`, signal));
-      info = await withRetries(() => getJson(client, `${url}/v1/info`, signal));
+      found = await withRetries(context, () => getJson<DatasetSpec>(client, `${url}/v1/dataset.json?${query}`, signal));
+      info = await withRetries(context, () => getJson(client, `${url}/v1/info`, signal));
     } catch (error) {
       if (!(error instanceof TryError) || !error.retry) throw fatal(error);
-      warn(`left out ${url}: ${error.message}`);
+      context.warn(`left out ${url}: ${error.message}`);
       handlers.push({ url, concurrency: 0, shards: 0, failures: 1, streak: 0, dropped: true });
       continue;
     }
@@ -439,26 +465,36 @@ export async function fetchDataset(options: FetchOptions): Promise<FetchResult> 
       spec = found;
       specFrom = url;
     } else {
-      const field = (Object.keys(spec) as (keyof DatasetSpec)[]).find((key) =>
-        JSON.stringify(found[key]) !== JSON.stringify(spec![key])
-      );
-      if (field !== undefined) {
-        throw new Vec2FaceError(
-          "fetch-failed",
-          `Cannot fetch from ${url} and ${specFrom} together: current ${field} differs ` +
-            `(${JSON.stringify(found[field])} against ${JSON.stringify(spec[field])}); every handler must serve the ` +
-            `same pack on the same backend`,
-        );
-      }
+      checkSameSpec(spec, specFrom, found, url);
     }
-    const concurrency = perHandler ?? Math.max(1, Number(info.limits?.maxConcurrent) || 1);
+    const concurrency = context.perHandler ?? Math.max(1, Number(info.limits?.maxConcurrent) || 1);
     handlers.push({ url, concurrency, shards: 0, failures: 0, streak: 0, dropped: false });
   }
   if (!spec) {
-    throw new Vec2FaceError("fetch-failed", `Cannot fetch a dataset: no handler answered (${urls.join(", ")})`);
+    throw new Vec2FaceError("fetch-failed", `Cannot fetch a dataset: no handler answered (${context.urls.join(", ")})`);
   }
-  const live = () => handlers.filter((handler) => !handler.dropped);
-  const runSpec: RunSpec = {
+  return spec;
+}
+
+/** Throws unless two handlers' dataset specs are the same. */
+function checkSameSpec(spec: DatasetSpec, specFrom: string, found: DatasetSpec, url: string): void {
+  const field = (Object.keys(spec) as (keyof DatasetSpec)[]).find((key) =>
+    JSON.stringify(found[key]) !== JSON.stringify(spec[key])
+  );
+  if (field !== undefined) {
+    throw new Vec2FaceError(
+      "fetch-failed",
+      `Cannot fetch from ${url} and ${specFrom} together: current ${field} differs ` +
+        `(${JSON.stringify(found[field])} against ${JSON.stringify(spec[field])}); every handler must serve the ` +
+        `same pack on the same backend`,
+    );
+  }
+}
+
+/** The run spec of the fetched dataset (a sampled bank, zip shards, the handlers' pack and backend). */
+function runSpec(plan: DatasetPlan, spec: DatasetSpec): RunSpec {
+  const { ids, perId, seed, shardSize } = plan;
+  return {
     version: 1,
     ids,
     perId,
@@ -470,301 +506,276 @@ export async function fetchDataset(options: FetchOptions): Promise<FetchResult> 
     backend: spec.backend,
     bank: "sampled",
   };
+}
 
-  // 2. The output folder: a new journal, or the one of an interrupted fetch.
-  const manifestPath = join(out, "manifest.jsonl");
-  let journal: ProgressJournal;
-  const journalPath = join(out, JOURNAL_NAME);
-  if (options.resume && await exists(journalPath)) {
-    journal = await ProgressJournal.open(journalPath);
-    const { wanted, found } = specDifferences(runSpec, journal.spec);
-    if (wanted.length > 0) {
-      journal.close();
-      throw new Vec2FaceError(
-        "resume-mismatch",
-        `Cannot resume ${out} with ${wanted.join(", ")}: current run there was started with ${found.join(", ")}`,
-      );
-    }
-  } else if (options.resume && await exists(manifestPath)) {
-    const manifest = await Deno.readTextFile(manifestPath);
-    const rows = manifest.length === 0 ? 0 : manifest.trimEnd().split("\n").length;
-    if (rows !== ids * perId) {
-      throw new Vec2FaceError(
-        "resume-mismatch",
-        `Cannot resume ${out} as ${ids} x ${perId} images: current dataset there is complete with ${rows} images`,
-      );
-    }
-    const result = summary(spec, handlers, spec.shards, 0, 0);
-    return { ...result, kept: spec.shards };
-  } else {
-    await Deno.mkdir(out, { recursive: true });
-    for await (const entry of Deno.readDir(out)) {
-      if (options.resume && entry.name !== `${JOURNAL_NAME}.tmp`) {
-        throw new Vec2FaceError(
-          "output-exists",
-          `Cannot resume ${out}: current folder holds no ${JOURNAL_NAME} (not an interrupted run); ` +
-            `pass --overwrite to start over`,
-        );
-      }
-    }
-    journal = await ProgressJournal.create(journalPath, runSpec);
+/** The handlers not left out. */
+function live(context: FetchContext): Handler[] {
+  return context.handlers.filter((handler) => !handler.dropped);
+}
+
+/** The identity bank: one handler's files, checked against every other one's; kept when the journal's match. */
+async function fetchBank(context: FetchContext, spec: DatasetSpec, run: DatasetRun): Promise<void> {
+  const { client, signal, plan } = context;
+  const npyPath = join(run.out, FILES.bankNpy);
+  const jsonPath = join(run.out, FILES.bankJson);
+  const { bank } = run.journal;
+  if (bank && await sha256File(npyPath) === bank.npy && await sha256File(jsonPath) === bank.json) return;
+  const bankQuery = new URLSearchParams({
+    ids: String(plan.ids),
+    seed: String(plan.seed),
+    threshold: String(spec.threshold),
+  });
+  const [first, ...others] = live(context);
+  const npy = await fromAny(context, first, (url) => getBytes(client, `${url}/v1/identities.npy?${bankQuery}`, signal));
+  const sidecar = await fromAny(
+    context,
+    first,
+    (url) => getBytes(client, `${url}/v1/identities.json?${bankQuery}`, signal),
+  );
+  decodeBank(npy, { name: `identities.npy from ${first.url}` });
+  const info = JSON.parse(new TextDecoder().decode(sidecar));
+  if (info.count !== plan.ids || info.seed !== plan.seed || info.packSha256 !== spec.pack.sha256) {
+    throw new Vec2FaceError(
+      "fetch-failed",
+      `Cannot use identities.json from ${first.url}: current count ${info.count}, seed ${info.seed}, pack ` +
+        `${String(info.packSha256).slice(0, 12)} are not the dataset's`,
+    );
   }
+  // Every other handler samples the bank too (its shards need it) and must get the same sidecar: the same
+  // candidate count and max cosine. That also warms their banks before the shards are asked for.
+  const text = new TextDecoder().decode(sidecar);
+  await Promise.all(others.map(async (handler) => {
+    let theirs: Uint8Array;
+    try {
+      theirs = await withRetries(
+        context,
+        () => getBytes(client, `${handler.url}/v1/identities.json?${bankQuery}`, signal),
+      );
+    } catch (error) {
+      if (!(error instanceof TryError) || !error.retry) throw error;
+      handler.dropped = true;
+      return context.warn(`left out ${handler.url}: ${error.message}`);
+    }
+    if (new TextDecoder().decode(theirs) !== text) {
+      throw new Vec2FaceError(
+        "fetch-failed",
+        `Cannot fetch from ${handler.url} and ${first.url} together: current identity banks differ ` +
+          `(identities.json)`,
+      );
+    }
+  }));
+  await writeAtomic(npyPath, npy);
+  await writeAtomic(jsonPath, sidecar);
+  await run.journal.appendBank({ npy: sha256(npy), json: sha256(sidecar) });
+}
 
-  let bytes = 0;
-  let retried = 0;
+/**
+ * The shards: kept when their files match the journal, else fetched by every
+ * live handler's workers (`concurrency` each) from one queue; resolves to the
+ * count kept.
+ */
+async function fetchShards(context: FetchContext, spec: DatasetSpec, run: DatasetRun): Promise<number> {
+  const missing: number[] = [];
   let kept = 0;
-  try {
-    // 3. The identity bank: one handler's files, checked against a second one's.
-    const npyPath = join(out, "identities.npy");
-    const jsonPath = join(out, "identities.json");
-    const bankKept = journal.bank !== undefined && await sha256File(npyPath) === journal.bank.npy &&
-      await sha256File(jsonPath) === journal.bank.json;
-    if (!bankKept) {
-      const bankQuery = new URLSearchParams({
-        ids: String(ids),
-        seed: String(seed),
-        threshold: String(spec.threshold),
-      });
-      const [first, ...others] = live();
-      const npy = await fromAny(first, (url) => getBytes(client, `${url}/v1/identities.npy?${bankQuery}`, signal));
-      const sidecar = await fromAny(first, (url) => getBytes(client, `${url}/v1/identities.json?${bankQuery}`, signal));
-      decodeBank(npy, { name: `identities.npy from ${first.url}` });
-      const info = JSON.parse(new TextDecoder().decode(sidecar));
-      if (info.count !== ids || info.seed !== seed || info.packSha256 !== spec.pack.sha256) {
+  for (let unit = 0; unit < spec.shards; unit++) {
+    const record = await run.kept(
+      unit,
+      async (record) => record.file !== undefined && await sha256File(join(run.out, record.file)) === record.sha256,
+    );
+    if (record) kept++;
+    else missing.push(unit);
+  }
+  const progress = { done: kept, total: spec.shards };
+  context.options.onProgress?.({ ...progress, bytes: context.bytes });
+  const pool: ShardPool = { queue: new ShardQueue(missing), tries: new Map(), busy: new Map(), progress };
+  let error: unknown;
+  const workers = live(context).flatMap((handler) =>
+    Array.from(
+      { length: handler.concurrency },
+      () =>
+        shardWorker(context, spec, run, pool, handler).catch((failure) => {
+          error ??= failure;
+          context.stop.abort(failure);
+        }),
+    )
+  );
+  await Promise.all(workers);
+  if (error !== undefined) throw error;
+  context.signal.throwIfAborted();
+  return kept;
+}
+
+/** What the shard workers share: the queue, the failed tries and busy answers per shard, and the progress. */
+interface ShardPool {
+  queue: ShardQueue;
+  tries: Map<number, number>;
+  busy: Map<number, number>;
+  progress: { done: number; total: number };
+}
+
+/** One worker of `handler`: takes shards from the queue until none is left or the handler is left out. */
+async function shardWorker(
+  context: FetchContext,
+  spec: DatasetSpec,
+  run: DatasetRun,
+  pool: ShardPool,
+  handler: Handler,
+): Promise<void> {
+  const { signal, retries } = context;
+  const { queue, tries, busy } = pool;
+  while (!handler.dropped) {
+    const unit = await queue.take(handler.url, () => live(context).length === 1, signal);
+    if (unit === undefined) return;
+    if (handler.dropped) return queue.retry(unit, handler.url);
+    try {
+      const size = await fetchShard(context, spec, run, handler, unit);
+      handler.shards++;
+      handler.streak = 0;
+      context.bytes += size;
+      pool.progress.done++;
+      queue.done();
+      context.options.onProgress?.({ ...pool.progress, bytes: context.bytes });
+    } catch (failure) {
+      if (signal.aborted) throw failure;
+      if (!(failure instanceof TryError) || !failure.retry) throw failure;
+      if (failure.wait !== undefined) {
+        // Busy: not a failure of the shard; wait as told, and give it back.
+        const count = (busy.get(unit) ?? 0) + 1;
+        busy.set(unit, count);
+        if (count > BUSY_LIMIT) {
+          throw new Vec2FaceError("fetch-failed", `Cannot fetch shard ${unit}: ${count} busy answers in a row`);
+        }
+        queue.retry(unit, "");
+        await sleep(failure.wait, signal);
+        continue;
+      }
+      const count = (tries.get(unit) ?? 0) + 1;
+      tries.set(unit, count);
+      handler.failures++;
+      handler.streak++;
+      context.retried++;
+      if (count > retries) {
         throw new Vec2FaceError(
           "fetch-failed",
-          `Cannot use identities.json from ${first.url}: current count ${info.count}, seed ${info.seed}, pack ` +
-            `${String(info.packSha256).slice(0, 12)} are not the dataset's`,
+          `Cannot fetch shard ${unit}: ${count} tries failed (last from ${handler.url}: ${failure.message})`,
         );
       }
-      const npySha256 = createHash("sha256").update(npy).digest("hex");
-      // Every other handler samples the bank too (its shards need it) and must get the same sidecar: the same
-      // candidate count and max cosine. That also warms their banks before the shards are asked for.
-      const text = new TextDecoder().decode(sidecar);
-      await Promise.all(others.map(async (handler) => {
-        let theirs: Uint8Array;
-        try {
-          theirs = await withRetries(() => getBytes(client, `${handler.url}/v1/identities.json?${bankQuery}`, signal));
-        } catch (error) {
-          if (!(error instanceof TryError) || !error.retry) throw error;
-          handler.dropped = true;
-          return warn(`left out ${handler.url}: ${error.message}`);
-        }
-        if (new TextDecoder().decode(theirs) !== text) {
-          throw new Vec2FaceError(
-            "fetch-failed",
-            `Cannot fetch from ${handler.url} and ${first.url} together: current identity banks differ ` +
-              `(identities.json)`,
-          );
-        }
-      }));
-      await writeAtomic(npyPath, npy);
-      await writeAtomic(jsonPath, sidecar);
-      await journal.appendBank({ npy: npySha256, json: createHash("sha256").update(sidecar).digest("hex") });
+      context.warn(`shard ${unit} from ${handler.url} failed (try ${count} of ${retries + 1}): ${failure.message}`);
+      queue.retry(unit, handler.url);
+      if (handler.streak >= 3 && live(context).length > 1) {
+        // The last handler stays: the shards' own tries then decide.
+        handler.dropped = true;
+        queue.wake();
+        context.warn(`left out ${handler.url} after ${handler.streak} failures in a row`);
+        return;
+      }
+      await sleep(context.retryDelay * 2 ** (count - 1), signal);
     }
+  }
+}
 
-    // 4. The shards: kept when their files match the journal, else fetched by every handler's workers.
-    const missing: number[] = [];
-    for (let unit = 0; unit < spec.shards; unit++) {
-      const record = await journal.unit(unit);
-      if (record?.file && await sha256File(join(out, record.file)) === record.sha256) kept++;
-      else missing.push(unit);
-    }
-    let done = kept;
-    options.onProgress?.({ done, total: spec.shards, bytes });
-    const queue = new ShardQueue(missing);
-    const tries = new Map<number, number>();
-    const busy = new Map<number, number>();
-    let error: unknown;
-
-    const worker = async (handler: Handler): Promise<void> => {
-      while (!handler.dropped) {
-        const unit = await queue.take(handler.url, () => live().length === 1, signal);
-        if (unit === undefined) return;
-        if (handler.dropped) return queue.retry(unit, handler.url);
-        try {
-          const size = await fetchShard(handler, unit);
-          handler.shards++;
-          handler.streak = 0;
-          bytes += size;
-          done++;
-          queue.done();
-          options.onProgress?.({ done, total: spec!.shards, bytes });
-        } catch (failure) {
-          if (signal.aborted) throw failure;
-          if (!(failure instanceof TryError) || !failure.retry) throw failure;
-          if (failure.wait !== undefined) {
-            // Busy: not a failure of the shard; wait as told, and give it back.
-            const count = (busy.get(unit) ?? 0) + 1;
-            busy.set(unit, count);
-            if (count > BUSY_LIMIT) {
-              throw new Vec2FaceError("fetch-failed", `Cannot fetch shard ${unit}: ${count} busy answers in a row`);
-            }
-            queue.retry(unit, "");
-            await sleep(failure.wait, signal);
-            continue;
-          }
-          const count = (tries.get(unit) ?? 0) + 1;
-          tries.set(unit, count);
-          handler.failures++;
-          handler.streak++;
-          retried++;
-          if (count > retries) {
-            throw new Vec2FaceError(
-              "fetch-failed",
-              `Cannot fetch shard ${unit}: ${count} tries failed (last from ${handler.url}: ${failure.message})`,
-            );
-          }
-          warn(`shard ${unit} from ${handler.url} failed (try ${count} of ${retries + 1}): ${failure.message}`);
-          queue.retry(unit, handler.url);
-          if (handler.streak >= 3 && live().length > 1) {
-            // The last handler stays: the shards' own tries then decide.
-            handler.dropped = true;
-            queue.wake();
-            warn(`left out ${handler.url} after ${handler.streak} failures in a row`);
-            return;
-          }
-          await sleep(retryDelay * 2 ** (count - 1), signal);
-        }
-      }
-    };
-
-    /** Downloads shard `unit` from `handler` to its file, checked; resolves to its size. */
-    const fetchShard = async (handler: Handler, unit: number): Promise<number> => {
-      const name = `shard-${String(unit).padStart(5, "0")}.zip`;
-      const temporary = join(out, `${name}.tmp`);
-      const url = `${handler.url}/v1/shards/${unit}.zip?${query}`;
-      const response = await getResponse(client, url, signal);
-      const hash = createHash("sha256");
-      let size = 0;
-      const hashing = new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          hash.update(chunk);
-          size += chunk.length;
-          controller.enqueue(chunk);
-        },
-      });
-      try {
-        await Deno.writeFile(temporary, response.body!.pipeThrough(hashing));
-      } catch (error) {
-        if (signal.aborted) throw signal.reason;
-        throw new TryError(`GET ${url}: body broke off after ${size} bytes: ${(error as Error).message}`, true);
-      }
-      const sha256 = hash.digest("hex");
-      let expected = digestHeader(response);
-      let expectedSize = response.headers.has("content-length")
-        ? Number(response.headers.get("content-length"))
-        : undefined;
-      if (expected === undefined) {
-        const digest = await getJson<{ sha256: string; bytes: number }>(
-          client,
-          `${handler.url}/v1/shards/${unit}.sha256?${query}`,
-          signal,
-        );
-        expected = digest.sha256;
-        expectedSize = digest.bytes;
-      }
-      if (sha256 !== expected || (expectedSize !== undefined && size !== expectedSize)) {
-        await Deno.remove(temporary).catch(() => {});
-        throw new TryError(
-          `GET ${url}: current body (${size} bytes, sha256 ${sha256.slice(0, 12)}) is not the shard ` +
-            `(${expectedSize ?? "?"} bytes, sha256 ${String(expected).slice(0, 12)})`,
-          true,
-        );
-      }
-      const rows = await shardRows(temporary, name, unit);
-      await Deno.rename(temporary, join(out, name));
-      await journal.appendUnit({ unit, rows, file: name, sha256, bytes: size });
-      return size;
-    };
-
-    /** The manifest rows of a downloaded shard; its entries must be its identities' images, in order. */
-    const shardRows = async (path: string, name: string, unit: number): Promise<ManifestRow[]> => {
-      const entries = await zipEntries(path);
-      const start = unit * shardSize;
-      const end = Math.min(ids, start + shardSize);
-      const rows: ManifestRow[] = [];
-      for (let identity = start, k = 0; identity < end; identity++) {
-        for (let image = 0; image < perId; image++, k++) {
-          const file = samplePath(identity, image);
-          if (entries[k]?.path !== file) {
-            throw new TryError(`${name}: current entry ${k} is ${entries[k]?.path ?? "missing"}, not ${file}`, true);
-          }
-          rows.push({
-            identity,
-            image,
-            sigma: spec!.sigmas[image],
-            file: `${name}#${file}`,
-            sha256: entries[k].sha256,
-          });
-        }
-      }
-      if (entries.length !== rows.length) {
-        throw new TryError(`${name}: current zip has ${entries.length} entries, not ${rows.length}`, true);
-      }
-      return rows;
-    };
-
-    const workers = live().flatMap((handler) =>
-      Array.from({ length: handler.concurrency }, () =>
-        worker(handler).catch((failure) => {
-          error ??= failure;
-          stop.abort(failure);
-        }))
-    );
-    await Promise.all(workers);
-    if (error !== undefined) throw error;
-    signal.throwIfAborted();
-
-    // 5. The manifest, in shard order, from the journal (as generate writes it), then the journal goes.
-    const manifest = await Deno.open(`${manifestPath}.tmp`, { write: true, create: true, truncate: true });
-    try {
-      const encoder = new TextEncoder();
-      for (let unit = 0; unit < spec.shards; unit++) {
-        const record = (await journal.unit(unit))!;
-        const text = record.rows.map((row) => JSON.stringify(row) + "\n").join("");
-        const data = encoder.encode(text);
-        for (let written = 0; written < data.length;) written += await manifest.write(data.subarray(written));
-      }
-    } finally {
-      manifest.close();
-    }
+/** Downloads shard `unit` from `handler` to its file, checked, and journals it; resolves to its size. */
+async function fetchShard(
+  context: FetchContext,
+  spec: DatasetSpec,
+  run: DatasetRun,
+  handler: Handler,
+  unit: number,
+): Promise<number> {
+  const { client, signal, query } = context;
+  const name = shardName(unit, "zip");
+  const temporary = partial(join(run.out, name));
+  const url = `${handler.url}/v1/shards/${unit}.zip?${query}`;
+  const response = await getResponse(client, url, signal);
+  const hashing = new Sha256Stream();
+  try {
+    await Deno.writeFile(temporary, response.body!.pipeThrough(hashing));
   } catch (error) {
-    throw fatal(error);
-  } finally {
-    journal.close();
+    if (signal.aborted) throw signal.reason;
+    throw new TryError(`GET ${url}: body broke off after ${hashing.bytes} bytes: ${(error as Error).message}`, true);
   }
-  await Deno.rename(`${manifestPath}.tmp`, manifestPath);
-  await Deno.remove(journalPath);
-  return summary(spec, handlers, kept, bytes, retried);
+  const sha256 = hashing.digest();
+  const size = hashing.bytes;
+  let expected = digestHeader(response);
+  let expectedSize = response.headers.has("content-length")
+    ? Number(response.headers.get("content-length"))
+    : undefined;
+  if (expected === undefined) {
+    const digest = await getJson<{ sha256: string; bytes: number }>(
+      client,
+      `${handler.url}/v1/shards/${unit}.sha256?${query}`,
+      signal,
+    );
+    expected = digest.sha256;
+    expectedSize = digest.bytes;
+  }
+  if (sha256 !== expected || (expectedSize !== undefined && size !== expectedSize)) {
+    await Deno.remove(temporary).catch(() => {});
+    throw new TryError(
+      `GET ${url}: current body (${size} bytes, sha256 ${sha256.slice(0, 12)}) is not the shard ` +
+        `(${expectedSize ?? "?"} bytes, sha256 ${String(expected).slice(0, 12)})`,
+      true,
+    );
+  }
+  const rows = await shardRows(context.plan, spec, temporary, name, unit);
+  await Deno.rename(temporary, join(run.out, name));
+  await run.journal.appendUnit({ unit, rows, file: name, sha256, bytes: size });
+  return size;
+}
 
-  /** `task` with `retries` tries on failures worth trying again, with back-off. */
-  async function withRetries<T>(task: () => Promise<T>): Promise<T> {
-    for (let attempt = 0;; attempt++) {
-      try {
-        return await task();
-      } catch (error) {
-        if (!(error instanceof TryError) || !error.retry || attempt >= retries) throw error;
-        await sleep(error.wait ?? retryDelay * 2 ** attempt, signal);
+/** The manifest rows of a downloaded shard; its entries must be its identities' images, in order. */
+async function shardRows(
+  plan: DatasetPlan,
+  spec: DatasetSpec,
+  path: string,
+  name: string,
+  unit: number,
+): Promise<ManifestRow[]> {
+  const entries = await zipEntries(path);
+  const start = unit * plan.shardSize;
+  const end = Math.min(plan.ids, start + plan.shardSize);
+  const rows: ManifestRow[] = [];
+  for (let identity = start, k = 0; identity < end; identity++) {
+    for (let image = 0; image < plan.perId; image++, k++) {
+      const file = samplePath(identity, image);
+      if (entries[k]?.path !== file) {
+        throw new TryError(`${name}: current entry ${k} is ${entries[k]?.path ?? "missing"}, not ${file}`, true);
       }
+      rows.push({ identity, image, sigma: spec.sigmas[image], file: `${name}#${file}`, sha256: entries[k].sha256 });
     }
   }
-
-  /** `task` on `preferred`, else on the other live handlers in turn, each with retries. */
-  async function fromAny<T>(preferred: Handler, task: (url: string) => Promise<T>): Promise<T> {
-    const order = [preferred, ...live().filter((handler) => handler !== preferred)];
-    let last: unknown;
-    for (const handler of order) {
-      try {
-        return await withRetries(() => task(handler.url));
-      } catch (error) {
-        if (!(error instanceof TryError) || !error.retry) throw error;
-        last = error;
-        warn(`${error.message}; trying another handler`);
-      }
-    }
-    throw last;
+  if (entries.length !== rows.length) {
+    throw new TryError(`${name}: current zip has ${entries.length} entries, not ${rows.length}`, true);
   }
+  return rows;
+}
+
+/** `task` with `retries` tries on failures worth trying again, with back-off. */
+async function withRetries<T>(context: FetchContext, task: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await task();
+    } catch (error) {
+      if (!(error instanceof TryError) || !error.retry || attempt >= context.retries) throw error;
+      await sleep(error.wait ?? context.retryDelay * 2 ** attempt, context.signal);
+    }
+  }
+}
+
+/** `task` on `preferred`, else on the other live handlers in turn, each with retries. */
+async function fromAny<T>(context: FetchContext, preferred: Handler, task: (url: string) => Promise<T>): Promise<T> {
+  const order = [preferred, ...live(context).filter((handler) => handler !== preferred)];
+  let last: unknown;
+  for (const handler of order) {
+    try {
+      return await withRetries(context, () => task(handler.url));
+    } catch (error) {
+      if (!(error instanceof TryError) || !error.retry) throw error;
+      last = error;
+      context.warn(`${error.message}; trying another handler`);
+    }
+  }
+  throw last;
 }
 
 /** A `TryError` that ends the run becomes a one-line `Vec2FaceError`. */
@@ -773,30 +784,15 @@ function fatal(error: unknown): unknown {
   return error;
 }
 
-function summary(spec: DatasetSpec, handlers: Handler[], kept: number, bytes: number, retries: number): FetchResult {
+function summary(context: FetchContext, spec: DatasetSpec, kept: number): FetchResult {
   return {
     shards: spec.shards,
     images: spec.ids * spec.perId,
     kept,
-    bytes,
-    retries,
+    bytes: context.bytes,
+    retries: context.retried,
     backend: spec.backend,
     packSha256: spec.pack.sha256,
-    handlers: handlers.map(({ url, shards, failures, dropped }) => ({ url, shards, failures, dropped })),
+    handlers: context.handlers.map(({ url, shards, failures, dropped }) => ({ url, shards, failures, dropped })),
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
-}
-
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await Deno.writeFile(`${path}.tmp`, bytes);
-  await Deno.rename(`${path}.tmp`, path);
 }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Vec2FaceError } from "./errors.ts";
 import { fetchDataset, type FetchOptions } from "./fetch.ts";
-import { generateDataset } from "./generate.ts";
+import { generateDataset } from "./dataset/generate.ts";
 import { createHandler } from "./http.ts";
 import { FIXTURE_PACK, loadPack, type ModelPack } from "./model_pack.ts";
 

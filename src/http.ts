@@ -47,17 +47,10 @@ import { type ModelPack, sha256Hex } from "./model_pack.ts";
 import { sigmaForImage } from "./perturb.ts";
 import { sample, type SampleResult } from "./sample.ts";
 import { ZipShardWriter } from "./shard.ts";
+import { VERSION } from "./defaults.ts";
 
-/**
- * The library version reported by `/v1/info` (as in `deno.json`).
- *
- * @example
- * ```ts
- * import { VERSION } from "./http.ts";
- * console.assert(/^\d+\.\d+\.\d+/.test(VERSION));
- * ```
- */
-export const VERSION = "0.1.0";
+/** The library version reported by `/v1/info` (from `deno.json`). */
+export { VERSION };
 
 /** Limits of {@linkcode createHandler}. */
 export interface HandlerLimits {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { unzipSync } from "fflate";
 import { join } from "node:path";
 import { generateSamples } from "./dataset.ts";
-import { generateDataset } from "./generate.ts";
+import { generateDataset } from "./dataset/generate.ts";
 import { createHandler, HttpError, VERSION } from "./http.ts";
 import { decodeImage, encodeJpeg } from "./image/codec.ts";
 import { drawMask } from "./mask.ts";

@@ -1,6 +1,6 @@
 /**
  * The progress journal of a dataset run, `progress.jsonl` in the output
- * folder: what `generate --resume` trusts. Line 1 is the run's spec (created
+ * folder: what a resumed run (`resume`) trusts. Line 1 is the run's spec (created
  * under a temporary name and renamed, so a journal always has one); then one
  * line per completed step: the identity bank's sha256, and each unit (an
  * identity group or a shard) with its manifest rows and sha256. A line is
@@ -11,31 +11,11 @@
  *
  * @module
  */
+import { readAt, writeAll, writeAtomic } from "./_fs.ts";
 import { Vec2FaceError } from "./errors.ts";
 
 /**
- * The journal's file name in an output folder (removed when the run is complete).
- *
- * @example
- * ```ts
- * import { JOURNAL_NAME } from "./journal.ts";
- * console.assert(JOURNAL_NAME === "progress.jsonl");
- * ```
- */
-export const JOURNAL_NAME = "progress.jsonl";
-
-/**
  * Everything a run's bytes depend on; a resumed run must match it exactly.
- *
- * @example
- * ```ts
- * import type { RunSpec } from "./journal.ts";
- * const spec: RunSpec = {
- *   version: 1, ids: 10, perId: 5, seed: 0, format: "folder", shardSize: null,
- *   threshold: 0.4, pack: "ab12", backend: "wasm", bank: "sampled",
- * };
- * console.assert(spec.ids * spec.perId === 50);
- * ```
  */
 export interface RunSpec {
   /** Journal format version. */
@@ -64,13 +44,6 @@ export interface RunSpec {
 
 /**
  * One row of `manifest.jsonl`.
- *
- * @example
- * ```ts
- * import type { ManifestRow } from "./journal.ts";
- * const row: ManifestRow = { identity: 0, image: 1, sigma: 0.3, file: "000000/001.jpg", sha256: "00" };
- * console.assert(row.file.endsWith(".jpg"));
- * ```
  */
 export interface ManifestRow {
   /** Identity index. */
@@ -87,13 +60,6 @@ export interface ManifestRow {
 
 /**
  * A completed unit: its manifest rows and what verifies its files.
- *
- * @example
- * ```ts
- * import type { UnitRecord } from "./journal.ts";
- * const shard: UnitRecord = { unit: 2, rows: [], file: "shard-00002.tar", sha256: "00", bytes: 10240 };
- * console.assert(shard.unit === 2);
- * ```
  */
 export interface UnitRecord {
   /** Unit index (identity for folder and RecordIO runs, shard otherwise). */
@@ -114,13 +80,6 @@ export interface UnitRecord {
 
 /**
  * The identity bank files' sha256, journaled once they are written.
- *
- * @example
- * ```ts
- * import type { BankRecord } from "./journal.ts";
- * const bank: BankRecord = { npy: "00", json: "11" };
- * console.assert(bank.npy !== bank.json);
- * ```
  */
 export interface BankRecord {
   /** sha256 of `identities.npy`. */
@@ -129,40 +88,42 @@ export interface BankRecord {
   json: string;
 }
 
-const FLAGS: Record<Exclude<keyof RunSpec, "version">, string> = {
-  ids: "--ids",
-  perId: "--per-id",
-  seed: "--seed",
-  format: "--format",
-  shardSize: "--shard-size",
-  threshold: "--threshold",
-  pack: "--pack",
-  backend: "--device",
-  bank: "--bank",
-  edit: "edit targets",
-};
+/** The spec's options, in the order differences are listed. */
+const OPTIONS: readonly Exclude<keyof RunSpec, "version">[] = [
+  "ids",
+  "perId",
+  "seed",
+  "format",
+  "shardSize",
+  "threshold",
+  "pack",
+  "backend",
+  "bank",
+  "edit",
+];
 
-function describe(key: keyof typeof FLAGS, value: unknown): string {
-  if (key === "pack") return `--pack (manifest sha256 ${String(value).slice(0, 12)})`;
-  if (key === "backend") return `--device ${value}`;
+function describe(key: (typeof OPTIONS)[number], value: unknown): string {
+  if (key === "pack") return `\`pack\` (manifest sha256 ${String(value).slice(0, 12)})`;
   if (key === "shardSize" && value === null) return "no shards";
-  if (key === "bank") return value === "sampled" ? "no --bank" : `--bank (sha256 ${String(value).slice(0, 12)})`;
-  if (key === "edit") return value === undefined ? "no edit targets" : `edit ${value}`;
-  return `${FLAGS[key]} ${value}`;
+  if (key === "bank") return value === "sampled" ? "no `bank`" : `\`bank\` (sha256 ${String(value).slice(0, 12)})`;
+  if (key === "edit") return value === undefined ? "no `edit`" : `\`edit\` ${value}`;
+  return `\`${key}\` ${value}`;
 }
 
 /**
- * How `wanted` differs from `found`, as CLI options; empty when they match.
+ * How `wanted` differs from `found`, as options (names in backticks, e.g.
+ * `` `perId` 6 ``); empty when they match.
  *
- * @example
+ * @example Two specs that differ in images per identity
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type RunSpec, specDifferences } from "./journal.ts";
  * const a: RunSpec = {
  *   version: 1, ids: 10, perId: 5, seed: 0, format: "folder", shardSize: null,
  *   threshold: 0.4, pack: "ab12", backend: "wasm", bank: "sampled",
  * };
  * const { wanted, found } = specDifferences({ ...a, perId: 6 }, a);
- * console.assert(wanted[0] === "--per-id 6" && found[0] === "--per-id 5");
+ * assert.deepEqual([wanted, found], [["`perId` 6"], ["`perId` 5"]]);
  * ```
  */
 export function specDifferences(wanted: RunSpec, found: RunSpec): { wanted: string[]; found: string[] } {
@@ -171,7 +132,7 @@ export function specDifferences(wanted: RunSpec, found: RunSpec): { wanted: stri
     result.wanted.push(`journal version ${wanted.version}`);
     result.found.push(`journal version ${found.version}`);
   }
-  for (const key of Object.keys(FLAGS) as (keyof typeof FLAGS)[]) {
+  for (const key of OPTIONS) {
     if (wanted[key] !== found[key]) {
       result.wanted.push(describe(key, wanted[key]));
       result.found.push(describe(key, found[key]));
@@ -182,21 +143,6 @@ export function specDifferences(wanted: RunSpec, found: RunSpec): { wanted: stri
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  for (let written = 0; written < bytes.length;) written += await file.write(bytes.subarray(written));
-}
-
-async function readExactly(file: Deno.FsFile, offset: number, length: number): Promise<Uint8Array> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  const bytes = new Uint8Array(length);
-  for (let read = 0; read < length;) {
-    const n = await file.read(bytes.subarray(read));
-    if (n === null) throw new RangeError(`Cannot read the journal at ${offset}: current file ends at ${offset + read}`);
-    read += n;
-  }
-  return bytes;
-}
 
 /** Complete lines (ending in a newline) of a file, with their offsets. */
 async function* lines(file: Deno.FsFile): AsyncGenerator<{ offset: number; bytes: Uint8Array }> {
@@ -242,8 +188,9 @@ function parseLine(bytes: Uint8Array): Record<string, unknown> | undefined {
  * process may be appending to the file); `undefined` when line 1 is not a spec
  * or not complete yet.
  *
- * @example
+ * @example A journal's spec, read while another process may append
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProgressJournal, readJournalSpec } from "./journal.ts";
  * const directory = await Deno.makeTempDir();
  * const spec = {
@@ -251,7 +198,7 @@ function parseLine(bytes: Uint8Array): Record<string, unknown> | undefined {
  *   threshold: 0.4, pack: "ab12", backend: "wasm", bank: "sampled",
  * };
  * (await ProgressJournal.create(`${directory}/part.jsonl`, spec)).close();
- * console.assert((await readJournalSpec(`${directory}/part.jsonl`))?.ids === 3);
+ * assert.equal((await readJournalSpec(`${directory}/part.jsonl`))?.ids, 3);
  * await Deno.remove(directory, { recursive: true });
  * ```
  */
@@ -267,8 +214,9 @@ export async function readJournalSpec(path: string): Promise<RunSpec | undefined
 /**
  * An open progress journal (read and append).
  *
- * @example
+ * @example Create, append a unit, reopen
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProgressJournal } from "./journal.ts";
  * const directory = await Deno.makeTempDir();
  * const spec = {
@@ -279,7 +227,8 @@ export async function readJournalSpec(path: string): Promise<RunSpec | undefined
  * await journal.appendUnit({ unit: 0, rows: [] });
  * journal.close();
  * const reopened = await ProgressJournal.open(`${directory}/progress.jsonl`);
- * console.assert(reopened.spec.ids === 1 && (await reopened.unit(0))?.unit === 0);
+ * assert.equal(reopened.spec.ids, 1);
+ * assert.equal((await reopened.unit(0))?.unit, 0);
  * reopened.close();
  * await Deno.remove(directory, { recursive: true });
  * ```
@@ -303,8 +252,7 @@ export class ProgressJournal {
   /** Starts a journal at `path` holding only `spec` (written to `path.tmp`, then renamed). */
   static async create(path: string, spec: RunSpec): Promise<ProgressJournal> {
     const line = encoder.encode(JSON.stringify({ spec }) + "\n");
-    await Deno.writeFile(`${path}.tmp`, line);
-    await Deno.rename(`${path}.tmp`, path);
+    await writeAtomic(path, line);
     return new ProgressJournal(await Deno.open(path, { read: true, append: true }), spec, line.length);
   }
 
@@ -371,7 +319,7 @@ export class ProgressJournal {
   async unit(unit: number): Promise<UnitRecord | undefined> {
     const place = this.#units.get(unit);
     if (!place) return undefined;
-    return JSON.parse(decoder.decode(await readExactly(this.#file, place[0], place[1]))) as UnitRecord;
+    return JSON.parse(decoder.decode(await readAt(this.#file, place[0], place[1], "the journal"))) as UnitRecord;
   }
 
   /** Closes the file. */

@@ -89,12 +89,12 @@ Deno.test("journal: a file that does not start with a spec is refused", async ()
   }
 });
 
-Deno.test("spec differences name the CLI options", () => {
+Deno.test("spec differences name the options", () => {
   assert.deepEqual(specDifferences(SPEC, { ...SPEC }), { wanted: [], found: [] });
   const found: RunSpec = { ...SPEC, ids: 5, format: "folder", shardSize: null, pack: "b".repeat(64), bank: "c" };
   assert.deepEqual(specDifferences(SPEC, found), {
-    wanted: ["--ids 4", "--format zip", "--shard-size 2", "--pack (manifest sha256 aaaaaaaaaaaa)", "no --bank"],
-    found: ["--ids 5", "--format folder", "no shards", "--pack (manifest sha256 bbbbbbbbbbbb)", "--bank (sha256 c)"],
+    wanted: ["`ids` 4", "`format` zip", "`shardSize` 2", "`pack` (manifest sha256 aaaaaaaaaaaa)", "no `bank`"],
+    found: ["`ids` 5", "`format` folder", "no shards", "`pack` (manifest sha256 bbbbbbbbbbbb)", "`bank` (sha256 c)"],
   });
-  assert.deepEqual(specDifferences(SPEC, { ...SPEC, backend: "native" }).found, ["--device native"]);
+  assert.deepEqual(specDifferences(SPEC, { ...SPEC, backend: "native" }).found, ["`backend` native"]);
 });

@@ -7,9 +7,11 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { basename, join, relative } from "node:path";
 import { unzipSync } from "fflate";
+import { readAt } from "./_fs.ts";
+import { sha256 } from "./_hash.ts";
+import { FILES } from "./dataset/layout.ts";
 import { type BankInfo, decodeBank } from "./bank.ts";
 import { findImages } from "./estimators/embed_photos.ts";
 import type { ManifestRow } from "./journal.ts";
@@ -74,7 +76,7 @@ function layoutOf(file: string): DatasetLayout {
 }
 
 async function readManifest(path: string): Promise<DatasetItem[]> {
-  const text = await Deno.readTextFile(join(path, "manifest.jsonl"));
+  const text = await Deno.readTextFile(join(path, FILES.manifest));
   const items: DatasetItem[] = [];
   text.split("\n").forEach((line, number) => {
     if (line.trim() === "") return;
@@ -83,12 +85,12 @@ async function readManifest(path: string): Promise<DatasetItem[]> {
       row = JSON.parse(line);
     } catch (error) {
       throw new TypeError(
-        `Cannot read ${join(path, "manifest.jsonl")} line ${number + 1} as JSON: ${(error as Error).message}`,
+        `Cannot read ${join(path, FILES.manifest)} line ${number + 1} as JSON: ${(error as Error).message}`,
       );
     }
     if (!Number.isSafeInteger(row?.identity) || !Number.isSafeInteger(row.image) || typeof row.file !== "string") {
       throw new TypeError(
-        `Cannot read ${join(path, "manifest.jsonl")} line ${number + 1} as {identity, image, file}: current line is ${
+        `Cannot read ${join(path, FILES.manifest)} line ${number + 1} as {identity, image, file}: current line is ${
           line.slice(0, 120)
         }`,
       );
@@ -96,22 +98,6 @@ async function readManifest(path: string): Promise<DatasetItem[]> {
     items.push({ identity: row.identity!, image: row.image!, file: row.file, sha256: row.sha256 });
   });
   return items;
-}
-
-/** Reads `length` bytes at `offset`; a short read is a truncated file. */
-async function readAt(file: Deno.FsFile, offset: number, length: number, name: string): Promise<Uint8Array> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  const out = new Uint8Array(length);
-  for (let done = 0; done < length;) {
-    const n = await file.read(out.subarray(done));
-    if (n === null) {
-      throw new RangeError(
-        `Cannot read ${length} bytes at ${offset} of ${name}: current file ends ${length - done} short`,
-      );
-    }
-    done += n;
-  }
-  return out;
 }
 
 const MAGIC_BYTES = new Uint8Array(new Uint32Array([RECORDIO_MAGIC]).buffer);
@@ -152,12 +138,12 @@ function classOf(label: number | number[]): number {
 
 /** Items of an insightface RecordIO dataset without a manifest: classes from the header and identity records. */
 async function recordIOItems(path: string): Promise<DatasetItem[]> {
-  const rec = join(path, "train.rec");
-  const index = parseRecordIndex(await Deno.readTextFile(join(path, "train.idx")));
+  const rec = join(path, FILES.rec);
+  const index = parseRecordIndex(await Deno.readTextFile(join(path, FILES.idx)));
   using file = await Deno.open(rec);
   const read = async (key: number) => {
     const offset = index.get(key);
-    if (offset === undefined) throw new RangeError(`Cannot find record ${key} in ${join(path, "train.idx")}`);
+    if (offset === undefined) throw new RangeError(`Cannot find record ${key} in ${join(path, FILES.idx)}`);
     return unpackRecord(await readRecord(file, offset, rec));
   };
   const items: DatasetItem[] = [];
@@ -242,7 +228,7 @@ export async function openDataset(path: string): Promise<DatasetIndex> {
   const info = await statOrUndefined(path);
   if (!info) throw new TypeError(`Cannot read ${path} as a dataset: current path does not exist`);
   if (!info.isDirectory) throw new TypeError(`Cannot read ${path} as a dataset: current path is a file, not a folder`);
-  if (await statOrUndefined(join(path, "manifest.jsonl"))) {
+  if (await statOrUndefined(join(path, FILES.manifest))) {
     const items = await readManifest(path);
     const index: DatasetIndex = {
       path,
@@ -251,24 +237,24 @@ export async function openDataset(path: string): Promise<DatasetIndex> {
       items,
       identityNames: [],
     };
-    if (await statOrUndefined(join(path, "identities.npy"))) {
-      index.bank = decodeBank(await Deno.readFile(join(path, "identities.npy")), {
-        name: join(path, "identities.npy"),
+    if (await statOrUndefined(join(path, FILES.bankNpy))) {
+      index.bank = decodeBank(await Deno.readFile(join(path, FILES.bankNpy)), {
+        name: join(path, FILES.bankNpy),
       });
-      const sidecar = await statOrUndefined(join(path, "identities.json"));
-      if (sidecar) index.bankInfo = JSON.parse(await Deno.readTextFile(join(path, "identities.json")));
+      const sidecar = await statOrUndefined(join(path, FILES.bankJson));
+      if (sidecar) index.bankInfo = JSON.parse(await Deno.readTextFile(join(path, FILES.bankJson)));
     }
     const largest = items.reduce((max, item) => Math.max(max, item.identity), -1);
     index.identityNames = Array.from({ length: largest + 1 }, (_, i) => String(i));
     return index;
   }
-  if (await statOrUndefined(join(path, "progress.jsonl"))) {
+  if (await statOrUndefined(join(path, FILES.journal))) {
     throw new TypeError(
       `Cannot read ${path} as a dataset: current folder is an interrupted generate run (progress.jsonl, no ` +
         "manifest.jsonl); finish it with generate --resume",
     );
   }
-  if (await statOrUndefined(join(path, "train.rec")) && await statOrUndefined(join(path, "train.idx"))) {
+  if (await statOrUndefined(join(path, FILES.rec)) && await statOrUndefined(join(path, FILES.idx))) {
     const items = await recordIOItems(path);
     const largest = items.reduce((max, item) => Math.max(max, item.identity), -1);
     const identityNames = Array.from({ length: largest + 1 }, (_, i) => String(i));
@@ -359,7 +345,7 @@ export async function* readDataset(
         if (!(error instanceof Deno.errors.NotFound || error instanceof RangeError)) throw error;
         problem = error instanceof Deno.errors.NotFound ? "file is missing" : (error as Error).message;
       }
-      if (bytes && item.sha256 && createHash("sha256").update(bytes).digest("hex") !== item.sha256) {
+      if (bytes && item.sha256 && sha256(bytes) !== item.sha256) {
         problem = "sha256 differs from the manifest's";
         bytes = undefined;
       }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { DATASET_FORMATS, generateDataset } from "./generate.ts";
+import { generateDataset } from "./dataset/generate.ts";
+import { DATASET_FORMATS } from "./dataset/plan.ts";
 import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
 import { type DatasetIndex, openDataset, readDataset } from "./read_dataset.ts";
 import { frameRecord, packRecord, RECORDIO_MAGIC } from "./recordio.ts";

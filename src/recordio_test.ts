@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { generateDataset } from "./generate.ts";
+import { generateDataset } from "./dataset/generate.ts";
 import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
 import {
   frameRecord,

@@ -16,6 +16,12 @@ import { type Color, histogramPlot, imageGrid } from "./image/plot.ts";
 
 /**
  * Colours of the report's plots.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_COLORS } from "./report.ts";
+ * console.assert(REPORT_COLORS.genuine[1] > REPORT_COLORS.genuine[0]); // green
+ * ```
  */
 export const REPORT_COLORS: Readonly<
   Record<"genuine" | "impostor" | "fidelity" | "threshold" | "yaw" | "pitch" | "age", Color>
@@ -31,6 +37,12 @@ export const REPORT_COLORS: Readonly<
 
 /**
  * The names of the files a report consists of.
+ *
+ * @example
+ * ```ts
+ * import { REPORT_FILES } from "./report.ts";
+ * console.assert(REPORT_FILES.json === "report.json");
+ * ```
  */
 export const REPORT_FILES = {
   json: "report.json",
@@ -45,6 +57,13 @@ export const REPORT_FILES = {
 /**
  * The PNGs a report's Markdown links to, by what they show (each only when it
  * was written).
+ *
+ * @example
+ * ```ts
+ * import { REPORT_FILES, type ReportImages } from "./report.ts";
+ * const images: ReportImages = { similarity: REPORT_FILES.similarity, pose: REPORT_FILES.pose };
+ * console.assert(images.age === undefined);
+ * ```
  */
 export interface ReportImages {
   /** Genuine and impostor cosines. */
@@ -69,9 +88,8 @@ const count = (value: number) => value.toLocaleString("en-US");
  * measured), the plots that exist (`images` names them) and the metrics that
  * are absent, with the reason.
  *
- * @example Markdown of a small hand-made report
+ * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { reportMarkdown } from "./report.ts";
  * import type { EvalReport } from "./evaluate.ts";
  * const summary = { count: 2, mean: 0.5, std: 0.1, min: 0.4, p5: 0.41, median: 0.5, max: 0.6 };
@@ -90,8 +108,7 @@ const count = (value: number) => value.toLocaleString("en-US");
  *   spread: null, attributes: null, realism: null, absent: { fidelity: "no bank" }, seconds: 1, imagesPerSecond: 4,
  * };
  * const markdown = reportMarkdown(report, { similarity: "similarity.png" });
- * assert.ok(markdown.includes("| EER | 25.00 %"));
- * assert.ok(markdown.includes("![genuine and impostor"));
+ * console.assert(markdown.includes("| EER | 25.00 %") && markdown.includes("![genuine and impostor"));
  * ```
  */
 export function reportMarkdown(report: EvalReport, images: ReportImages = {}): string {
@@ -223,12 +240,13 @@ export function reportMarkdown(report: EvalReport, images: ReportImages = {}): s
  * Checks that `out` can hold a report (a folder, or nothing yet) before any
  * slow work; throws a `TypeError` when it is a file.
  *
- * @example A file cannot hold a report
+ * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { checkReportFolder } from "./report.ts";
  * const file = await Deno.makeTempFile();
- * await assert.rejects(checkReportFolder(file), { name: "TypeError", message: /current path is a file, not a folder$/ });
+ * let message = "";
+ * await checkReportFolder(file).catch((error) => message = error.message);
+ * console.assert(message.endsWith("current path is a file, not a folder"));
  * await Deno.remove(file);
  * ```
  */
@@ -255,19 +273,17 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
  * `report.md` and `report.json` last, each under a temporary name renamed
  * when complete. Returns the paths written.
  *
- * @example Report on a generated four-image dataset
+ * @example
  * ```ts
- * import assert from "node:assert/strict";
  * import { evaluateDataset } from "./evaluate.ts";
- * import { generateDataset } from "./generate.ts";
+ * import { generateDataset } from "./dataset/generate.ts";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
  * import { writeReport } from "./report.ts";
  * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
  * const data = await Deno.makeTempDir(), out = await Deno.makeTempDir();
  * await generateDataset({ pack, out: data, ids: 2, perId: 2, overwrite: true });
  * const written = await writeReport(out, await evaluateDataset(data, { pack }));
- * assert.equal(written.length, 5);
- * assert.equal(JSON.parse(await Deno.readTextFile(`${out}/report.json`)).version, 1);
+ * console.assert(written.length === 5 && JSON.parse(await Deno.readTextFile(`${out}/report.json`)).version === 1);
  * await Deno.remove(data, { recursive: true });
  * await Deno.remove(out, { recursive: true });
  * ```

@@ -27,6 +27,7 @@ import { createSession, type OnnxSession } from "./_backend.ts";
 import { Vec2FaceError } from "./errors.ts";
 import type { Prior } from "./prior.ts";
 import { checkSeed, Random, Stream } from "./random.ts";
+import { checkCount, checkThreshold } from "./_check.ts";
 
 /**
  * Progress of {@linkcode sample}.
@@ -147,215 +148,308 @@ const SUGGESTION_SAMPLE = 256;
  * ```
  */
 export async function sample(n: number, options: SampleOptions): Promise<SampleResult> {
+  const settings = checkSampleOptions(n, options);
+  const engine = settings.engineKind === "auto"
+    ? jsEngine(settings.prior.dim)
+    : await createEngine(settings.engineKind, settings.prior.dim);
+  const sampler = new Sampler(n, settings, engine, options);
+  try {
+    return await sampler.run();
+  } finally {
+    await sampler.engine.dispose();
+  }
+}
+
+/** The checked options of {@linkcode sample}. */
+interface SampleSettings {
+  prior: Prior;
+  threshold: number;
+  seed: number;
+  minAcceptance: number;
+  window: number;
+  batchSize: number;
+  engineKind: SampleEngine;
+}
+
+function checkSampleOptions(n: number, options: SampleOptions): SampleSettings {
   if (!Number.isInteger(n) || n < 1) {
     throw new RangeError(`Cannot sample ${n} identities: current value is not a positive integer`);
   }
-  const { threshold, signal, onProgress } = options;
   const prior = checkPrior(options.prior);
-  if (!(typeof threshold === "number" && threshold > -1 && threshold <= 1)) {
-    throw new RangeError(`Cannot sample identities at threshold ${threshold}: current value is not in (-1, 1]`);
-  }
+  const threshold = checkThreshold(options.threshold, "sample identities");
   const seed = checkSeed(options.seed ?? 0);
   const minAcceptance = options.minAcceptance ?? 0.01;
   if (!(typeof minAcceptance === "number" && minAcceptance > 0 && minAcceptance <= 1)) {
     // 0 would disable the stall check, and with it the guarantee to end.
     throw new RangeError(`Cannot sample with minAcceptance as ${minAcceptance}: current value is not in (0, 1]`);
   }
-  const window = checkPositiveInteger(options.window ?? 10_000, "window");
-  const batchSize = checkPositiveInteger(options.batchSize ?? DEFAULT_BATCH_SIZE, "batchSize");
+  const window = checkCount(options.window ?? 10_000, "`window`");
+  const batchSize = checkCount(options.batchSize ?? DEFAULT_BATCH_SIZE, "`batchSize`");
   const engineKind = options.engine ?? "auto";
   if (!["auto", "native", "wasm", "js"].includes(engineKind)) {
     throw new RangeError(
       `Cannot sample with engine as ${JSON.stringify(engineKind)}: current value is not one of auto, native, wasm, js`,
     );
   }
-  const dim = prior.dim;
-  const draw = createDrawer(prior, seed, batchSize);
-  let engine = engineKind === "auto" ? jsEngine(dim) : await createEngine(engineKind, dim);
-  let upgraded = engineKind !== "auto";
-  let jsWork = 0; // multiply-adds against the kept set, to decide when to upgrade in `auto`
+  return { prior, threshold, seed, minAcceptance, window, batchSize, engineKind };
+}
 
-  // Unit vectors of the kept identities, packed row after row; grown by doubling.
-  let kept = new Float32Array(Math.min(n, 1024) * dim);
-  let keptCount = 0;
-  const vectors: Float32Array[] = [];
-  let candidates = 0;
-  let exactChecks = 0;
-  // Acceptance over the last `window` candidates: numbers (1-based) of recent acceptances.
-  let acceptedAt: number[] = [];
-  let acceptedHead = 0;
-  // For an exact maxCosine: accepted vectors whose approximate worst cosine may be the largest.
-  let maxLowerBound = -Infinity;
-  let maxCandidates: { index: number; worst: number; margin: number }[] = [];
+/** A candidate kept whose approximate worst cosine may be the largest (for an exact `maxCosine`). */
+interface MaxCandidate {
+  index: number;
+  worst: number;
+  margin: number;
+}
 
-  const batchRaw = new Float32Array(batchSize * dim);
-  const batchUnits = new Float32Array(batchSize * dim);
-  const packed = new Float32Array(batchSize * dim);
-  let lastYield = performance.now();
-  const maybeYield = async () => {
-    // Lets an abort signal or a progress bar be served during long runs.
-    if (performance.now() - lastYield < 50) return;
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    lastYield = performance.now();
-    signal?.throwIfAborted();
-  };
+/** The state of one {@linkcode sample} run: the greedy loop, decided batch by batch. */
+class Sampler {
+  engine: CosineEngine;
+  readonly #n: number;
+  readonly #settings: SampleSettings;
+  readonly #dim: number;
+  readonly #draw: Drawer;
+  readonly #signal?: AbortSignal;
+  readonly #onProgress?: (progress: SampleProgress) => void;
+  #upgraded: boolean;
+  /** Multiply-adds against the kept set, to decide when to upgrade in `auto`. */
+  #jsWork = 0;
+  /** Unit vectors of the kept identities, packed row after row; grown by doubling. */
+  #kept: Float32Array;
+  #keptCount = 0;
+  readonly #vectors: Float32Array[] = [];
+  #candidates = 0;
+  #exactChecks = 0;
+  /** Acceptance over the last `window` candidates: numbers (1-based) of recent acceptances. */
+  #acceptedAt: number[] = [];
+  #acceptedHead = 0;
+  #maxLowerBound = -Infinity;
+  #maxCandidates: MaxCandidate[] = [];
+  readonly #batchRaw: Float32Array;
+  readonly #batchUnits: Float32Array;
+  readonly #packed: Float32Array;
+  #lastYield = performance.now();
 
-  // Exact check of a pair whose engine value is within the margin of the threshold.
-  const exactConflict = (value: number, a: Float32Array, aOffset: number, b: Float32Array, bOffset: number) => {
-    exactChecks++;
-    const exact = exactDot(a, aOffset, b, bOffset, dim);
-    if (!(Math.abs(exact - value) <= engine.margin / 2)) {
-      // The bound is proven, so this means a broken engine; refuse to return an inexact bank.
-      throw new Error(`sample: ${engine.name} cosine ${value} is off the float64 value ${exact} beyond its bound`);
-    }
-    return exact >= threshold;
-  };
+  constructor(n: number, settings: SampleSettings, engine: CosineEngine, options: SampleOptions) {
+    const { prior, seed, batchSize } = settings;
+    this.#n = n;
+    this.#settings = settings;
+    this.#dim = prior.dim;
+    this.#draw = createDrawer(prior, seed, batchSize);
+    this.engine = engine;
+    this.#upgraded = settings.engineKind !== "auto";
+    this.#signal = options.signal;
+    this.#onProgress = options.onProgress;
+    this.#kept = new Float32Array(Math.min(n, 1024) * this.#dim);
+    this.#batchRaw = new Float32Array(batchSize * this.#dim);
+    this.#batchUnits = new Float32Array(batchSize * this.#dim);
+    this.#packed = new Float32Array(batchSize * this.#dim);
+  }
 
-  try {
+  /** Decides batches of candidates until `n` are kept (or acceptance stalls). */
+  async run(): Promise<SampleResult> {
+    const n = this.#n, dim = this.#dim;
     while (true) {
-      signal?.throwIfAborted();
-      if (!upgraded && (n >= AUTO_UPGRADE_COUNT || jsWork >= AUTO_UPGRADE_WORK)) {
-        upgraded = true;
-        const faster = await createEngine("auto", dim).catch(() => undefined);
-        if (faster) engine = faster;
-      }
-      const { margin, chunkRows } = engine;
-      const upper = threshold + margin, lower = threshold - margin;
+      this.#signal?.throwIfAborted();
+      await this.#maybeUpgrade();
       // Small batches near the end avoid drawing many candidates that will not be used.
-      const m = Math.min(batchSize, Math.max(64, 2 * (n - keptCount)));
-      const first = candidates;
-      draw(first, m, batchRaw);
-      const status = unitVectors(batchRaw, batchUnits, m, dim); // 0: open, 1: rejected
+      const m = Math.min(this.#settings.batchSize, Math.max(64, 2 * (n - this.#keptCount)));
+      this.#draw(this.#candidates, m, this.#batchRaw);
+      const status = unitVectors(this.#batchRaw, this.#batchUnits, m, dim); // 0: open, 1: rejected
       const worst = new Float64Array(m).fill(-Infinity);
+      const open = await this.#againstKept(m, status, worst);
+      const result = await this.#decide(m, open, status, worst);
+      if (result) return result;
+      await this.#maybeYield();
+    }
+  }
 
-      // 1. The batch against the kept set, chunk by chunk; rejected candidates drop out.
-      let active: number[] = [];
-      for (let j = 0; j < m; j++) if (status[j] === 0) active.push(j);
-      for (let k0 = 0; k0 < keptCount && active.length > 0; k0 += chunkRows) {
-        const k1 = Math.min(keptCount, k0 + chunkRows);
-        const block = kept.subarray(k0 * dim, k1 * dim);
-        const rows = packRows(batchUnits, active, packed, dim);
-        const maxima = await engine.maxRows(rows, active.length, block, k1 - k0);
-        jsWork += active.length * (k1 - k0) * dim;
-        const next: number[] = [];
-        for (let r = 0; r < active.length; r++) {
-          const j = active[r], value = maxima[r];
-          if (value > worst[j]) worst[j] = value;
-          if (value >= upper) {
+  async #maybeUpgrade(): Promise<void> {
+    if (this.#upgraded || (this.#n < AUTO_UPGRADE_COUNT && this.#jsWork < AUTO_UPGRADE_WORK)) return;
+    this.#upgraded = true;
+    const faster = await createEngine("auto", this.#dim).catch(() => undefined);
+    if (faster) this.engine = faster;
+  }
+
+  /** Lets an abort signal or a progress bar be served during long runs. */
+  async #maybeYield(): Promise<void> {
+    if (performance.now() - this.#lastYield < 50) return;
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    this.#lastYield = performance.now();
+    this.#signal?.throwIfAborted();
+  }
+
+  /** Exact check of a pair whose engine value is within the margin of the threshold. */
+  #exactConflict(value: number, a: Float32Array, aOffset: number, b: Float32Array, bOffset: number): boolean {
+    this.#exactChecks++;
+    const exact = exactDot(a, aOffset, b, bOffset, this.#dim);
+    if (!(Math.abs(exact - value) <= this.engine.margin / 2)) {
+      // The bound is proven, so this means a broken engine; refuse to return an inexact bank.
+      throw new Error(`sample: ${this.engine.name} cosine ${value} is off the float64 value ${exact} beyond its bound`);
+    }
+    return exact >= this.#settings.threshold;
+  }
+
+  /** 1. The batch against the kept set, chunk by chunk; rejected candidates drop out. Returns the survivors. */
+  async #againstKept(m: number, status: Uint8Array, worst: Float64Array): Promise<number[]> {
+    const { margin, chunkRows } = this.engine;
+    const { threshold } = this.#settings;
+    const dim = this.#dim, units = this.#batchUnits;
+    const upper = threshold + margin, lower = threshold - margin;
+    let active: number[] = [];
+    for (let j = 0; j < m; j++) if (status[j] === 0) active.push(j);
+    for (let k0 = 0; k0 < this.#keptCount && active.length > 0; k0 += chunkRows) {
+      const k1 = Math.min(this.#keptCount, k0 + chunkRows);
+      const block = this.#kept.subarray(k0 * dim, k1 * dim);
+      const rows = packRows(units, active, this.#packed, dim);
+      const maxima = await this.engine.maxRows(rows, active.length, block, k1 - k0);
+      this.#jsWork += active.length * (k1 - k0) * dim;
+      const next: number[] = [];
+      for (let r = 0; r < active.length; r++) {
+        const j = active[r], value = maxima[r];
+        if (value > worst[j]) worst[j] = value;
+        if (value >= upper) {
+          status[j] = 1;
+          continue;
+        }
+        if (value >= lower) {
+          // Rare: some pair of this row is too close to call; find and recompute them.
+          const row = await this.engine.products(units.subarray(j * dim, (j + 1) * dim), 1, block, k1 - k0);
+          let conflict = false;
+          for (let col = 0; col < k1 - k0 && !conflict; col++) {
+            if (row[col] >= lower) {
+              conflict = this.#exactConflict(row[col], units, j * dim, this.#kept, (k0 + col) * dim);
+            }
+          }
+          if (conflict) {
             status[j] = 1;
             continue;
           }
-          if (value >= lower) {
-            // Rare: some pair of this row is too close to call; find and recompute them.
-            const row = await engine.products(batchUnits.subarray(j * dim, (j + 1) * dim), 1, block, k1 - k0);
-            let conflict = false;
-            for (let col = 0; col < k1 - k0 && !conflict; col++) {
-              if (row[col] >= lower) conflict = exactConflict(row[col], batchUnits, j * dim, kept, (k0 + col) * dim);
-            }
-            if (conflict) {
-              status[j] = 1;
-              continue;
-            }
-          }
-          next.push(j);
         }
-        active = next;
-        signal?.throwIfAborted();
-        await maybeYield();
+        next.push(j);
       }
+      active = next;
+      this.#signal?.throwIfAborted();
+      await this.#maybeYield();
+    }
+    return active;
+  }
 
-      // 2. The survivors against each other, then decided in candidate order.
-      const open = active; // still in candidate order
-      const position = new Int32Array(m).fill(-1);
-      open.forEach((j, p) => position[j] = p);
-      const openRows = packRows(batchUnits, open, packed, dim);
-      const gram = open.length > 1 ? await engine.products(openRows, open.length, openRows, open.length, true) : [];
-      const acceptedPositions: number[] = [];
-      for (let j = 0; j < m; j++) {
-        candidates++;
-        let accepted = status[j] === 0;
-        if (accepted) {
-          const p = position[j], rowOffset = p * open.length;
-          for (const q of acceptedPositions) {
-            const value = gram[rowOffset + q];
-            if (value > worst[j]) worst[j] = value;
-            if (
-              value >= upper || (value >= lower && exactConflict(value, batchUnits, j * dim, batchUnits, open[q] * dim))
-            ) {
-              accepted = false;
-              break;
-            }
+  /** 2. The survivors against each other, then decided in candidate order; the result once `n` are kept. */
+  async #decide(
+    m: number,
+    open: number[],
+    status: Uint8Array,
+    worst: Float64Array,
+  ): Promise<SampleResult | undefined> {
+    const { margin } = this.engine;
+    const { threshold } = this.#settings;
+    const upper = threshold + margin, lower = threshold - margin;
+    const dim = this.#dim, units = this.#batchUnits;
+    const position = new Int32Array(m).fill(-1);
+    open.forEach((j, p) => position[j] = p);
+    const openRows = packRows(units, open, this.#packed, dim);
+    const gram = open.length > 1 ? await this.engine.products(openRows, open.length, openRows, open.length, true) : [];
+    const acceptedPositions: number[] = [];
+    for (let j = 0; j < m; j++) {
+      this.#candidates++;
+      let accepted = status[j] === 0;
+      if (accepted) {
+        const rowOffset = position[j] * open.length;
+        for (const q of acceptedPositions) {
+          const value = gram[rowOffset + q];
+          if (value > worst[j]) worst[j] = value;
+          if (value >= upper || (value >= lower && this.#exactConflict(value, units, j * dim, units, open[q] * dim))) {
+            accepted = false;
+            break;
           }
         }
-        if (accepted) {
-          acceptedPositions.push(position[j]);
-          if ((keptCount + 1) * dim > kept.length) {
-            const grown = new Float32Array(Math.min(n, 2 * (kept.length / dim)) * dim);
-            grown.set(kept.subarray(0, keptCount * dim));
-            kept = grown;
-          }
-          kept.set(batchUnits.subarray(j * dim, (j + 1) * dim), keptCount * dim);
-          vectors.push(batchRaw.slice(j * dim, (j + 1) * dim));
-          keptCount++;
-          if (keptCount > 1) {
-            // worst[j] is within `margin` of the exact worst cosine of this vector.
-            if (worst[j] - margin > maxLowerBound) maxLowerBound = worst[j] - margin;
-            if (worst[j] + margin >= maxLowerBound) {
-              maxCandidates.push({ index: keptCount - 1, worst: worst[j], margin });
-              if (maxCandidates.length > 64) {
-                maxCandidates = maxCandidates.filter((entry) => entry.worst + entry.margin >= maxLowerBound);
-              }
-            }
-          }
-          acceptedAt.push(candidates);
-        }
-        while (acceptedHead < acceptedAt.length && acceptedAt[acceptedHead] <= candidates - window) acceptedHead++;
-        if (acceptedHead > 4096) {
-          acceptedAt = acceptedAt.slice(acceptedHead);
-          acceptedHead = 0;
-        }
-        if (candidates % 1000 === 0) onProgress?.({ accepted: keptCount, candidates, target: n });
-        const recent = acceptedAt.length - acceptedHead;
-        if (candidates >= window && recent < minAcceptance * window) {
-          const suggestion = await suggestThreshold();
-          throw new Vec2FaceError(
-            "sampling-stalled",
-            `Cannot sample ${n} identities at threshold ${threshold}: acceptance fell to ${
-              (100 * recent / window).toFixed(2)
-            } % over the last ${window} candidates, after ${keptCount} identities from ${candidates} candidates; ` +
-              (suggestion === undefined
-                ? "check the prior or ask for fewer"
-                : `raise the threshold (at ${suggestion}, about ${
-                  Math.round(100 * suggestionRate(minAcceptance))
-                } % of the current candidates would be kept) or ask for fewer`),
+      }
+      if (accepted) {
+        acceptedPositions.push(position[j]);
+        this.#accept(j, worst[j], margin);
+      }
+      const result = await this.#afterCandidate();
+      if (result) return result;
+    }
+    return undefined;
+  }
+
+  /** Keeps candidate `j` of the batch; tracks the pairs that may hold the largest cosine. */
+  #accept(j: number, worst: number, margin: number): void {
+    const dim = this.#dim;
+    if ((this.#keptCount + 1) * dim > this.#kept.length) {
+      const grown = new Float32Array(Math.min(this.#n, 2 * (this.#kept.length / dim)) * dim);
+      grown.set(this.#kept.subarray(0, this.#keptCount * dim));
+      this.#kept = grown;
+    }
+    this.#kept.set(this.#batchUnits.subarray(j * dim, (j + 1) * dim), this.#keptCount * dim);
+    this.#vectors.push(this.#batchRaw.slice(j * dim, (j + 1) * dim));
+    this.#keptCount++;
+    if (this.#keptCount > 1) {
+      // worst is within `margin` of the exact worst cosine of this vector.
+      if (worst - margin > this.#maxLowerBound) this.#maxLowerBound = worst - margin;
+      if (worst + margin >= this.#maxLowerBound) {
+        this.#maxCandidates.push({ index: this.#keptCount - 1, worst, margin });
+        if (this.#maxCandidates.length > 64) {
+          this.#maxCandidates = this.#maxCandidates.filter((entry) =>
+            entry.worst + entry.margin >= this.#maxLowerBound
           );
         }
-        if (keptCount === n) {
-          const maxCosine = await exactMaxCosine();
-          onProgress?.({ accepted: keptCount, candidates, target: n });
-          return { vectors, candidates, maxCosine, engine: engine.name, exactChecks };
-        }
       }
-      await maybeYield();
     }
-  } finally {
-    await engine.dispose();
+    this.#acceptedAt.push(this.#candidates);
+  }
+
+  /** After each candidate: the acceptance window, progress, the stall check, and the result once `n` are kept. */
+  async #afterCandidate(): Promise<SampleResult | undefined> {
+    const n = this.#n, candidates = this.#candidates, keptCount = this.#keptCount;
+    const { window, minAcceptance, threshold } = this.#settings;
+    while (
+      this.#acceptedHead < this.#acceptedAt.length && this.#acceptedAt[this.#acceptedHead] <= candidates - window
+    ) {
+      this.#acceptedHead++;
+    }
+    if (this.#acceptedHead > 4096) {
+      this.#acceptedAt = this.#acceptedAt.slice(this.#acceptedHead);
+      this.#acceptedHead = 0;
+    }
+    if (candidates % 1000 === 0) this.#onProgress?.({ accepted: keptCount, candidates, target: n });
+    const recent = this.#acceptedAt.length - this.#acceptedHead;
+    if (candidates >= window && recent < minAcceptance * window) {
+      const suggestion = await this.#suggestThreshold();
+      throw new Vec2FaceError(
+        "sampling-stalled",
+        `Cannot sample ${n} identities at threshold ${threshold}: acceptance fell to ${
+          (100 * recent / window).toFixed(2)
+        } % over the last ${window} candidates, after ${keptCount} identities from ${candidates} candidates; ` +
+          (suggestion === undefined
+            ? "check the prior or ask for fewer"
+            : `raise the threshold (at ${suggestion}, about ${
+              Math.round(100 * suggestionRate(minAcceptance))
+            } % of the current candidates would be kept) or ask for fewer`),
+      );
+    }
+    if (keptCount !== n) return undefined;
+    const maxCosine = await this.#exactMaxCosine();
+    this.#onProgress?.({ accepted: keptCount, candidates, target: n });
+    return { vectors: this.#vectors, candidates, maxCosine, engine: this.engine.name, exactChecks: this.#exactChecks };
   }
 
   // The largest reference cosine over all pairs: only vectors whose approximate
   // worst cosine reaches the lower bound can hold it, and only their pairs whose
   // engine value reaches the bound less the margin need the float64 value.
-  async function exactMaxCosine(): Promise<number> {
-    if (keptCount < 2) return 0;
+  async #exactMaxCosine(): Promise<number> {
+    if (this.#keptCount < 2) return 0;
+    const dim = this.#dim, kept = this.#kept, engine = this.engine, bound = this.#maxLowerBound;
     let best = -Infinity;
-    for (const { index, worst, margin } of maxCandidates) {
-      if (worst + margin < maxLowerBound) continue;
+    for (const { index, worst, margin } of this.#maxCandidates) {
+      if (worst + margin < bound) continue;
       const unit = kept.subarray(index * dim, (index + 1) * dim);
       for (let k0 = 0; k0 < index; k0 += engine.chunkRows) {
         const k1 = Math.min(index, k0 + engine.chunkRows);
         const row = await engine.products(unit, 1, kept.subarray(k0 * dim, k1 * dim), k1 - k0);
         for (let col = 0; col < k1 - k0; col++) {
-          if (row[col] >= maxLowerBound - engine.margin) {
+          if (row[col] >= bound - engine.margin) {
             best = Math.max(best, exactDot(kept, index * dim, kept, (k0 + col) * dim, dim));
           }
         }
@@ -368,19 +462,21 @@ export async function sample(n: number, options: SampleOptions): Promise<SampleR
   // A threshold at which about `suggestionRate` of the candidates of the last
   // window would pass the current kept set: a necessary, not sufficient, step
   // towards `n` (the kept set keeps growing).
-  async function suggestThreshold(): Promise<number | undefined> {
-    if (keptCount === 0) return undefined;
+  async #suggestThreshold(): Promise<number | undefined> {
+    if (this.#keptCount === 0) return undefined;
+    const { window, minAcceptance } = this.#settings;
+    const dim = this.#dim, engine = this.engine, keptCount = this.#keptCount;
     const count = Math.min(SUGGESTION_SAMPLE, window);
     const raw = new Float32Array(dim), units = new Float32Array(count * dim);
     let usable = 0;
     for (let i = 0; i < count; i++) {
-      draw(candidates - window + Math.floor((i + 0.5) * window / count), 1, raw);
+      this.#draw(this.#candidates - window + Math.floor((i + 0.5) * window / count), 1, raw);
       if (unitVectors(raw, units.subarray(usable * dim), 1, dim)[0] === 0) usable++;
     }
     const worst = new Array<number>(usable).fill(-Infinity);
     for (let k0 = 0; k0 < keptCount && usable > 0; k0 += engine.chunkRows) {
       const k1 = Math.min(keptCount, k0 + engine.chunkRows);
-      const maxima = await engine.maxRows(units, usable, kept.subarray(k0 * dim, k1 * dim), k1 - k0);
+      const maxima = await engine.maxRows(units, usable, this.#kept.subarray(k0 * dim, k1 * dim), k1 - k0);
       for (let i = 0; i < usable; i++) worst[i] = Math.max(worst[i], maxima[i]);
     }
     if (worst.length === 0) return undefined;
@@ -392,13 +488,6 @@ export async function sample(n: number, options: SampleOptions): Promise<SampleR
 
 function suggestionRate(minAcceptance: number): number {
   return Math.min(0.5, 10 * minAcceptance);
-}
-
-function checkPositiveInteger(value: number, what: string): number {
-  if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`Cannot sample with ${what} as ${value}: current value is not a positive integer`);
-  }
-  return value;
 }
 
 function checkPrior(prior: Prior): Prior {
@@ -484,35 +573,51 @@ function drawKernel(eigenvectors: Float32Array, dim: number, capacity: number) {
 }
 
 /** The bytes of the module of {@linkcode drawKernel}, assembled here to need no toolchain. */
+// WebAssembly encoding helpers of the draw kernel (see drawKernel).
+const uleb = (value: number) => {
+  const out: number[] = [];
+  do {
+    out.push((value & 127) | (value > 127 ? 128 : 0));
+    value >>>= 7;
+  } while (value);
+  return out;
+};
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+const name = (text: string) => vec([...new TextEncoder().encode(text)].map((byte) => [byte]));
+const get = (local: number) => [0x20, local], set = (local: number) => [0x21, local];
+const tee = (local: number) => [0x22, local];
+const i32 = (value: number) => [0x41, ...uleb(value)]; // small non-negative constants only (< 64)
+const [add, mul, shl, lessThan] = [[0x6a], [0x6c], [0x74], [0x49]];
+const simd = (op: number, ...immediates: number[]) => [0xfd, ...uleb(op), ...immediates];
+const [load, store] = [simd(0x00, 0, 0), simd(0x0b, 0, 0)];
+const shuffle = (lanes: number[]) => simd(0x0d, ...lanes);
+const [splat, notEqual, bitselect] = [simd(0x14), simd(0x48), simd(0x52)];
+const [demote, promote, addF64, mulF64] = [simd(0x5e), simd(0x5f), simd(0xf0), simd(0xf2)];
+const loadF64 = [0x2b, 3, 0], zeroF64 = [0x44, 0, 0, 0, 0, 0, 0, 0, 0];
+const HIGH = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]; // lanes 2, 3 moved to 0, 1
+const JOIN = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]; // low halves of two vectors
+// Locals: 4 i32 parameters, 8 i32, 11 v128.
+const [VALUES, SCALES, E, DIM, K, I, ROW, E_ROW, V1, V2, V3, S_ROW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+const SCALE = [12, 13, 14, 15], MASK = [16, 17, 18, 19], E_LOW = 20, E_HIGH = 21, V = 22;
+const rows = [VALUES, V1, V2, V3];
+
+/** The draw kernel as a WebAssembly module: `draw4(values, scales, e, dim)` (see drawKernel). */
 function drawModule(): Uint8Array<ArrayBuffer> {
-  const uleb = (value: number) => {
-    const out: number[] = [];
-    do {
-      out.push((value & 127) | (value > 127 ? 128 : 0));
-      value >>>= 7;
-    } while (value);
-    return out;
-  };
-  const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-  const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-  const name = (text: string) => vec([...new TextEncoder().encode(text)].map((byte) => [byte]));
-  const get = (local: number) => [0x20, local], set = (local: number) => [0x21, local];
-  const tee = (local: number) => [0x22, local];
-  const i32 = (value: number) => [0x41, ...uleb(value)]; // small non-negative constants only (< 64)
-  const [add, mul, shl, lessThan] = [[0x6a], [0x6c], [0x74], [0x49]];
-  const simd = (op: number, ...immediates: number[]) => [0xfd, ...uleb(op), ...immediates];
-  const [load, store] = [simd(0x00, 0, 0), simd(0x0b, 0, 0)];
-  const shuffle = (lanes: number[]) => simd(0x0d, ...lanes);
-  const [splat, notEqual, bitselect] = [simd(0x14), simd(0x48), simd(0x52)];
-  const [demote, promote, addF64, mulF64] = [simd(0x5e), simd(0x5f), simd(0xf0), simd(0xf2)];
-  const loadF64 = [0x2b, 3, 0], zeroF64 = [0x44, 0, 0, 0, 0, 0, 0, 0, 0];
-  const HIGH = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15]; // lanes 2, 3 moved to 0, 1
-  const JOIN = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23]; // low halves of two vectors
-  // Locals: 4 i32 parameters, 8 i32, 11 v128.
-  const [VALUES, SCALES, E, DIM, K, I, ROW, E_ROW, V1, V2, V3, S_ROW] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const SCALE = [12, 13, 14, 15], MASK = [16, 17, 18, 19], E_LOW = 20, E_HIGH = 21, V = 22;
-  const rows = [VALUES, V1, V2, V3];
-  const body = [
+  const code = [...vec([[8, 0x7f], [11, 0x7b]]), ...drawBody()];
+  return new Uint8Array([
+    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
+    ...section(1, vec([[0x60, ...vec([[0x7f], [0x7f], [0x7f], [0x7f]]), 0x00]])), // (i32 x4) -> ()
+    ...section(3, vec([[0]])),
+    ...section(5, vec([[0x00, 1]])), // memory, 1 page, grown by the caller
+    ...section(7, vec([[...name("memory"), 0x02, 0], [...name("draw4"), 0x00, 0]])),
+    ...section(10, vec([[...uleb(code.length), ...code]])),
+  ]);
+}
+
+/** The body of `draw4`: a loop over components k, each updating the four rows. */
+function drawBody(): number[] {
+  return [
     ...get(DIM),
     ...i32(2),
     ...shl,
@@ -556,6 +661,23 @@ function drawModule(): Uint8Array<ArrayBuffer> {
     ...mul,
     ...add,
     ...set(E_ROW),
+    ...drawValuesLoop(),
+    ...get(K),
+    ...i32(1),
+    ...add,
+    ...tee(K),
+    ...get(DIM),
+    ...lessThan,
+    0x0d,
+    0, // br_if k loop
+    0x0b,
+    0x0b,
+  ];
+}
+
+/** The loop over values i, four at a time: each row += scale * eigenvector, where the scale is not 0. */
+function drawValuesLoop(): number[] {
+  return [
     ...i32(0),
     ...set(I),
     0x03,
@@ -611,26 +733,7 @@ function drawModule(): Uint8Array<ArrayBuffer> {
     0x0d,
     0, // br_if i loop
     0x0b,
-    ...get(K),
-    ...i32(1),
-    ...add,
-    ...tee(K),
-    ...get(DIM),
-    ...lessThan,
-    0x0d,
-    0, // br_if k loop
-    0x0b,
-    0x0b,
   ];
-  const code = [...vec([[8, 0x7f], [11, 0x7b]]), ...body];
-  return new Uint8Array([
-    ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
-    ...section(1, vec([[0x60, ...vec([[0x7f], [0x7f], [0x7f], [0x7f]]), 0x00]])), // (i32 x4) -> ()
-    ...section(3, vec([[0]])),
-    ...section(5, vec([[0x00, 1]])), // memory, 1 page, grown by the caller
-    ...section(7, vec([[...name("memory"), 0x02, 0], [...name("draw4"), 0x00, 0]])),
-    ...section(10, vec([[...uleb(code.length), ...code]])),
-  ]);
 }
 
 /** Unit vectors as the reference makes them; returns 0 (usable) or 1 (zero or non-finite norm) per row. */

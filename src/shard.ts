@@ -24,13 +24,15 @@ const FIXED_MTIME = new Date(2020, 0, 1, 0, 0, 0);
  * caller that must not read ahead (the HTTP handler renders an entry only
  * when its bytes are wanted) uses it directly.
  *
- * @example
+ * @example One entry, then the central directory
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ZipShardWriter } from "./shard.ts";
  * const zip = new ZipShardWriter();
  * const head = zip.add({ path: "000000/000.jpg", bytes: new Uint8Array([1, 2, 3]) });
  * const tail = zip.end();
- * console.assert(head[0][0] === 0x50 && tail.length > 0); // "PK", then the central directory
+ * assert.equal(head[0][0], 0x50); // "PK"
+ * assert.ok(tail.length > 0); // then the central directory
  * ```
  */
 export class ZipShardWriter {
@@ -76,12 +78,13 @@ export class ZipShardWriter {
  * A `TransformStream` of {@linkcode ShardEntry} to zip bytes. Deterministic:
  * the same entries give the same bytes.
  *
- * @example
+ * @example A one-entry zip as a stream
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ZipShardStream } from "./shard.ts";
  * const entries = ReadableStream.from([{ path: "000000/000.jpg", bytes: new Uint8Array([1, 2, 3]) }]);
  * const zip = new Uint8Array(await new Response(entries.pipeThrough(new ZipShardStream())).arrayBuffer());
- * console.assert(zip[0] === 0x50 && zip[1] === 0x4b); // "PK"
+ * assert.deepEqual([zip[0], zip[1]], [0x50, 0x4b]); // "PK"
  * ```
  */
 export class ZipShardStream extends TransformStream<ShardEntry, Uint8Array> {

@@ -1,9 +1,10 @@
-import { readTree } from "./_test_tree.ts";
+import { readTree } from "../_test_tree.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Vec2FaceError } from "./errors.ts";
-import { checkShare, generateDataset, type GenerateOptions, parseShare } from "./generate.ts";
-import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+import { Vec2FaceError } from "../errors.ts";
+import { generateDataset, type GenerateOptions } from "./generate.ts";
+import { checkShare, parseShare } from "./plan.ts";
+import { FIXTURE_PACK, loadPack } from "../model_pack.ts";
 
 function assertSameTree(actual: Map<string, Uint8Array>, expected: Map<string, Uint8Array>): void {
   assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
@@ -18,23 +19,12 @@ async function copyFolder(from: string, to: string): Promise<void> {
   for await (const entry of Deno.readDir(from)) await Deno.copyFile(join(from, entry.name), join(to, entry.name));
 }
 
-Deno.test("parseShare: k/K, K with JOB_COMPLETION_INDEX, and one-line errors", () => {
+Deno.test("parseShare and checkShare: k/K, and one-line errors", () => {
   assert.deepEqual(parseShare("0/1"), { index: 0, count: 1 });
   assert.deepEqual(parseShare(" 2 / 3 "), { index: 2, count: 3 });
-  assert.deepEqual(parseShare("3", "0"), { index: 0, count: 3 });
-  assert.deepEqual(parseShare("1/3", "2"), { index: 1, count: 3 }, "k/K wins over the environment");
-  const bad: [string, string | undefined, RegExp][] = [
-    ["3/3", undefined, /--shards "3\/3": current value is not k\/K/],
-    ["-1/3", undefined, /not k\/K/],
-    ["0/0", undefined, /not k\/K/],
-    ["a/b", undefined, /not k\/K/],
-    ["", undefined, /not k\/K/],
-    ["4", undefined, /--shards 4 without a worker index: current JOB_COMPLETION_INDEX is not set/],
-    ["4", "", /JOB_COMPLETION_INDEX is not set/],
-    ["4", "4", /JOB_COMPLETION_INDEX "4" with --shards 4: current value is not an integer in 0\.\.3/],
-    ["4", "x", /JOB_COMPLETION_INDEX "x"/],
-  ];
-  for (const [text, env, pattern] of bad) assert.throws(() => parseShare(text, env), pattern, text);
+  for (const text of ["3/3", "-1/3", "0/0", "a/b", "", "4"]) {
+    assert.throws(() => parseShare(text), new RegExp(`share ${JSON.stringify(text)}: current value is not k/K`), text);
+  }
   assert.throws(() => checkShare({ index: 0, count: 5 }, 4), /among 5 workers.*current dataset has 4 shards/);
   assert.throws(() => checkShare({ index: 5, count: 5 }, 9), /share 5\/5/);
 });
@@ -121,7 +111,7 @@ Deno.test("a worker stopped mid-share continues its part journal; parts of anoth
     await assert.rejects(
       generateDataset({ ...base, seed: 3, out, share: { index: 1, count: 2 } }),
       (error: Error) =>
-        error instanceof Vec2FaceError && error.code === "resume-mismatch" && /--seed 3.*--seed 2/.test(error.message),
+        error instanceof Vec2FaceError && error.code === "resume-mismatch" && /`seed` 3.*`seed` 2/.test(error.message),
     );
     const first = await generateDataset({ ...base, out, share: { index: 0, count: 2 } });
     assert.ok(first.kept === 4 && first.images === 8 && !first.complete, JSON.stringify(first));
@@ -133,7 +123,7 @@ Deno.test("a worker stopped mid-share continues its part journal; parts of anoth
   }
 });
 
-Deno.test("shares: folder and RecordIO formats, --overwrite and foreign files are refused", async () => {
+Deno.test("shares: folder and RecordIO formats, overwrite and foreign files are refused", async () => {
   await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
   const directory = await Deno.makeTempDir();
   try {
@@ -146,7 +136,7 @@ Deno.test("shares: folder and RecordIO formats, --overwrite and foreign files ar
     }
     await assert.rejects(
       generateDataset({ ...base, format: "zip", out: directory, overwrite: true }),
-      /Cannot overwrite .* for a share/,
+      /Cannot use `share` with `overwrite`/,
     );
     await assert.rejects(
       generateDataset({ ...base, format: "zip", out: directory, share: { index: 0, count: 5 } }),

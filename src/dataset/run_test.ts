@@ -1,10 +1,11 @@
-import { readTree } from "./_test_tree.ts";
+import { readTree } from "../_test_tree.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { Vec2FaceError } from "./errors.ts";
-import { type DatasetFormat, generateDataset, type GenerateOptions } from "./generate.ts";
-import { FIXTURE_PACK, loadPack, type ModelPack } from "./model_pack.ts";
-import { Random } from "./random.ts";
+import { Vec2FaceError } from "../errors.ts";
+import { generateDataset, type GenerateOptions } from "./generate.ts";
+import type { DatasetFormat } from "./plan.ts";
+import { FIXTURE_PACK, loadPack, type ModelPack } from "../model_pack.ts";
+import { Random } from "../random.ts";
 
 function assertSameTree(actual: Map<string, Uint8Array>, expected: Map<string, Uint8Array>): void {
   assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
@@ -109,26 +110,26 @@ Deno.test("resume with another spec fails with a clear error and leaves the run 
       assert.match(error.message, pattern);
       assertSameTree(await readTree(out), before);
     };
-    await t.step("ids", () => refused({ ids: 5 }, /with --ids 5: current run there was started with --ids 4/));
-    await t.step("per-id", () => refused({ perId: 2 }, /with --per-id 2: .* --per-id 3 \(pass the same options/));
-    await t.step("seed", () => refused({ seed: 3 }, /with --seed 3: .* with --seed 2/));
-    await t.step("format", () => refused({ format: "webdataset" }, /with --format webdataset: .* --format zip/));
+    await t.step("ids", () => refused({ ids: 5 }, /with `ids` 5: current run there was started with `ids` 4/));
+    await t.step("per-id", () => refused({ perId: 2 }, /with `perId` 2: .* `perId` 3 \(pass the same options/));
+    await t.step("seed", () => refused({ seed: 3 }, /with `seed` 3: .* with `seed` 2/));
+    await t.step("format", () => refused({ format: "webdataset" }, /with `format` webdataset: .* `format` zip/));
     await t.step("format and shard size", () => {
-      return refused({ format: "folder" }, /with --format folder, no shards: .* --format zip, --shard-size 2/);
+      return refused({ format: "folder" }, /with `format` folder, no shards: .* `format` zip, `shardSize` 2/);
     });
-    await t.step("shard size", () => refused({ shardSize: 3 }, /with --shard-size 3: .* --shard-size 2/));
-    await t.step("threshold", () => refused({ threshold: 0.3 }, /with --threshold 0\.3: .* --threshold 0\.476/));
+    await t.step("shard size", () => refused({ shardSize: 3 }, /with `shardSize` 3: .* `shardSize` 2/));
+    await t.step("threshold", () => refused({ threshold: 0.3 }, /with `threshold` 0\.3: .* `threshold` 0\.476/));
     await t.step("bank", () => {
       const bank = Array.from({ length: 4 }, (_, i) => new Float32Array(512).fill(i + 1));
-      return refused({ bank }, /with --bank \(sha256 [0-9a-f]{12}\): .* with no --bank/);
+      return refused({ bank }, /with `bank` \(sha256 [0-9a-f]{12}\): .* with no `bank`/);
     });
     await t.step("pack", async () => {
       await using other = await loadPack(await otherPack(directory), { device: "wasm" });
-      await refused({ pack: other }, /with --pack \(manifest sha256 [0-9a-f]{12}\): .* --pack \(manifest sha256/);
+      await refused({ pack: other }, /with `pack` \(manifest sha256 [0-9a-f]{12}\): .* `pack` \(manifest sha256/);
     });
     await t.step("backend", async () => {
       await using native = await loadPack(FIXTURE_PACK, { device: "native" });
-      await refused({ pack: native }, /with --device native: .* with --device wasm/);
+      await refused({ pack: native }, /with `backend` native: .* with `backend` wasm/);
     });
     await t.step("the same spec goes on", async () => {
       const result = await generateDataset({ ...base, resume: true });
@@ -153,11 +154,11 @@ Deno.test("resume refuses a folder that is not a run, and resume with overwrite"
     await Deno.writeTextFile(join(directory, "keep.txt"), "x");
     const error = await generateDataset({ pack, out: directory, ids: 1, perId: 1, resume: true }).catch((e) => e);
     assert.ok(error instanceof Vec2FaceError && error.code === "output-exists");
-    assert.match(error.message, /Cannot resume .*: current folder holds no progress\.jsonl .*pass --overwrite/);
+    assert.match(error.message, /Cannot resume .*: current folder holds no progress\.jsonl .*use `overwrite`/);
     assert.equal(await Deno.readTextFile(join(directory, "keep.txt")), "x");
     await assert.rejects(
       generateDataset({ pack, out: directory, ids: 1, perId: 1, resume: true, overwrite: true }),
-      /Cannot resume and overwrite .*: current options ask for both/,
+      /Cannot use `resume` and `overwrite` together: current options ask for both/,
     );
     // A missing folder starts a new run.
     const result = await generateDataset({ pack, out: join(directory, "new"), ids: 1, perId: 2, resume: true });

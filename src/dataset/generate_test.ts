@@ -1,10 +1,10 @@
-import { readTree } from "./_test_tree.ts";
+import { readTree } from "../_test_tree.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { unzipSync } from "fflate";
 import { generateDataset } from "./generate.ts";
-import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
-import { Vec2FaceError } from "./errors.ts";
+import { FIXTURE_PACK, loadPack } from "../model_pack.ts";
+import { Vec2FaceError } from "../errors.ts";
 
 for (const device of ["wasm", "native"] as const) {
   Deno.test(`same seed: byte-identical images, manifest and bank with batch sizes 1, 7 and 32 (${device})`, async () => {
@@ -69,10 +69,16 @@ Deno.test("output checks: a file, a non-empty folder, bad counts; nothing looks 
     await Deno.mkdir(full);
     await Deno.writeTextFile(join(full, "keep.txt"), "x");
     const error = await generateDataset({ pack, out: full, ids: 1, perId: 1 }).catch((e) => e);
-    assert.ok(error instanceof Vec2FaceError && /not empty.*--overwrite/.test(error.message));
+    assert.ok(error instanceof Vec2FaceError && /not empty.*`overwrite`/.test(error.message));
     assert.equal(await Deno.readTextFile(join(full, "keep.txt")), "x", "nothing already there is lost");
-    await assert.rejects(generateDataset({ pack, out: join(directory, "a"), ids: 0, perId: 1 }), /--ids\) 0/);
-    await assert.rejects(generateDataset({ pack, out: join(directory, "b"), ids: 1, perId: -1 }), /--per-id\) -1/);
+    await assert.rejects(
+      generateDataset({ pack, out: join(directory, "a"), ids: 0, perId: 1 }),
+      /identity count `ids` 0/,
+    );
+    await assert.rejects(
+      generateDataset({ pack, out: join(directory, "b"), ids: 1, perId: -1 }),
+      /images per identity `perId` -1/,
+    );
     const bad = [new Float32Array(512).fill(NaN)];
     await assert.rejects(generateDataset({ pack, out: join(directory, "c"), ids: 1, perId: 1, bank: bad }), /NaN/);
     // Cancelled mid-run: no manifest.jsonl, no file under its final name half-written.
