@@ -16,8 +16,9 @@
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { checkDevice, type Device } from "./src/_backend.ts";
-import { decodeBank, encodeBank, saveBank } from "./src/bank.ts";
+import { decodeBank, encodeBank, sampledBankInfo, saveBank } from "./src/bank.ts";
 import { checkCount } from "./src/_check.ts";
+import { writeAtomic } from "./src/_fs.ts";
 import { DEFAULTS } from "./src/defaults.ts";
 import { Vec2FaceError } from "./src/errors.ts";
 import { fetchDataset, type FetchProgress } from "./src/fetch.ts";
@@ -95,7 +96,7 @@ const OPTION_FLAGS: Readonly<Record<string, string>> = Object.freeze({
 
 /** A library message in CLI words: each option named in backticks becomes its flag. */
 export function cliMessage(message: string): string {
-  return message.replace(/`(\w+)`/g, (whole, name: string) => OPTION_FLAGS[name] ?? name);
+  return message.replace(/`(\w+)`/g, (_whole, name: string) => OPTION_FLAGS[name] ?? name);
 }
 
 // Attribute targets of `generate` (one flag each) and `edit` (--targets name=value,...).
@@ -372,8 +373,10 @@ async function commandSample(args: string[]): Promise<void> {
     },
   });
   if (!values.out) throw new UsageError("Cannot sample without --out: current value is missing");
-  const n = checkCount(integer(values.n, "--n"), "identity count (--n)");
-  const seed = checkSeed(integer(values.seed, "--seed"));
+  if (values.n === undefined) throw new UsageError("Cannot sample without --n: current value is missing");
+  // The CLI parses; sample() checks.
+  const n = integer(values.n, "--n")!;
+  const seed = integer(values.seed, "--seed")!;
   await using pack = await openPack(values.pack, "wasm");
   const threshold = float(values.threshold, "--threshold") ?? pack.manifest.separationThreshold;
   const bar = progressBar("sampling");
@@ -383,15 +386,7 @@ async function commandSample(args: string[]): Promise<void> {
     seed,
     onProgress: (p) => bar(p.accepted, p.target),
   });
-  const info = {
-    packSha256: pack.sha256,
-    priorSha256: pack.manifest.files.prior.sha256,
-    threshold,
-    seed,
-    count: n,
-    candidates: result.candidates,
-    maxCosine: result.maxCosine,
-  };
+  const info = sampledBankInfo(pack.sha256, pack.manifest.files.prior.sha256, { threshold, seed }, result);
   await saveBank(values.out, result.vectors, info, { half: values.half });
   say(
     `wrote ${n} identities to ${values.out} (${result.candidates} candidates, max cosine ${
@@ -526,8 +521,7 @@ async function commandPrior(args: string[]): Promise<void> {
   const fitStarted = performance.now();
   const prior = fitPrior(features, { groups });
   const fitSeconds = (performance.now() - fitStarted) / 1000;
-  await Deno.writeFile(`${values.out}.tmp`, encodePrior(prior));
-  await Deno.rename(`${values.out}.tmp`, values.out);
+  await writeAtomic(values.out, encodePrior(prior));
 
   const fitted = groups ? new Set(groups).size : features.length;
   console.log(

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { writeAtomic } from "./_fs.ts";
 import { decodeNpy, encodeNpy } from "./npy.ts";
 
 /** What a bank's sidecar records. */
@@ -152,11 +153,8 @@ export async function saveBank(
   options: { half?: boolean; temporary?: string } = {},
 ): Promise<void> {
   const sidecar = path.replace(/\.npy$/, "") + ".json";
-  const temporary = options.temporary ?? "tmp";
-  await Deno.writeFile(`${path}.${temporary}`, encodeBank(vectors, options));
-  await Deno.rename(`${path}.${temporary}`, path);
-  await Deno.writeTextFile(`${sidecar}.${temporary}`, bankSidecarText(info));
-  await Deno.rename(`${sidecar}.${temporary}`, sidecar);
+  await writeAtomic(path, encodeBank(vectors, options), options.temporary);
+  await writeAtomic(sidecar, bankSidecarText(info), options.temporary);
 }
 
 /**
