@@ -80,11 +80,17 @@ export interface HandlerOptions {
 /**
  * An error with an HTTP status, answered as JSON `{"error": message, "status": n}`.
  *
- * @example
+ * @example A 429 that asks the client to retry in a second
  * ```ts
+ * import assert from "node:assert/strict";
  * import { HttpError } from "./http.ts";
- * const error = new HttpError(404, "Cannot find /v2: current path is not a route");
- * console.assert(error.status === 404 && error instanceof Error);
+ * const error = new HttpError(429, "Cannot start a render: current renders in flight are 2 of 2", {
+ *   headers: { "retry-after": "1" },
+ * });
+ * assert.equal(error.status, 429);
+ * assert.ok(error instanceof Error);
+ * assert.deepEqual(error.headers, { "retry-after": "1" });
+ * assert.throws(() => new HttpError(200, "fine"), RangeError);
  * ```
  */
 export class HttpError extends Error {
@@ -253,18 +259,27 @@ function threshold(query: Map<string, string>, fallback: number): number {
   return value;
 }
 
-/** True when `If-None-Match` names the tag (or is `*`). */
-function matches(request: Request, etag: string): boolean {
+async function etagOf(spec: string): Promise<string> {
+  return `"${await sha256Hex(new TextEncoder().encode(spec))}"`;
+}
+
+/**
+ * The conditional request of every route that sends an `ETag`: 304 with the
+ * tag, and nothing else run, when `If-None-Match` names it (or is `*`); else
+ * what `send` answers (which carries the tag).
+ */
+async function conditional(
+  request: Request,
+  etag: string,
+  send: () => Response | Promise<Response>,
+): Promise<Response> {
   const header = request.headers.get("if-none-match");
-  if (header === null) return false;
-  return header.split(",").some((tag) => {
+  const named = header !== null && header.split(",").some((tag) => {
     const trimmed = tag.trim();
     return trimmed === "*" || trimmed.replace(/^W\//, "") === etag;
   });
-}
-
-async function etagOf(spec: string): Promise<string> {
-  return `"${await sha256Hex(new TextEncoder().encode(spec))}"`;
+  if (named) return new Response(null, { status: 304, headers: { etag } });
+  return await send();
 }
 
 function json(body: unknown, status = 200, headers: Record<string, string> = {}): Response {
@@ -283,14 +298,114 @@ function errorResponse(error: unknown): Response {
 }
 
 /**
- * The zip of the samples, written as they render. Cancelling it (a client that
- * went away) aborts the generator, waits for the generator call in progress,
- * closes the generator and only then calls `done`; so does a failure.
+ * The concurrent-render limit of one handler: every rendering route runs in a
+ * slot, taken before it renders and freed when it is done. None free (or the
+ * process over `maxRss`): 429 with `retry-after`.
+ */
+class RenderSlots {
+  /** Renders in flight. */
+  inFlight = 0;
+  /** The most in flight at once so far. */
+  peak = 0;
+  /** Renders refused (429) so far. */
+  refused = 0;
+  readonly max: number;
+  readonly maxRss: number | undefined;
+
+  constructor(max: number, maxRss: number | undefined) {
+    this.max = max;
+    this.maxRss = maxRss;
+  }
+
+  /** Runs `work` in a slot, freed when it settles. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    const release = this.#acquire();
+    try {
+      return await work();
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * Opens a stream in a slot. The slot is freed when opening fails, or when the
+   * stream ends, fails or is cancelled: after the source's own cancel is done
+   * (a shard's waits for the generator call in progress), so no render outlives it.
+   */
+  async stream(open: () => Promise<ReadableStream<Uint8Array>>): Promise<ReadableStream<Uint8Array>> {
+    const release = this.#acquire();
+    let reader: ReadableStreamDefaultReader<Uint8Array>;
+    try {
+      reader = (await open()).getReader();
+    } catch (error) {
+      release();
+      throw error;
+    }
+    return new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader.read();
+        } catch (error) {
+          release();
+          throw error;
+        }
+        if (result.done) {
+          release();
+          controller.close();
+        } else {
+          controller.enqueue(result.value);
+        }
+      },
+      async cancel(reason) {
+        try {
+          await reader.cancel(reason);
+        } finally {
+          release();
+        }
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** Takes a slot; the returned function frees it (once). */
+  #acquire(): () => void {
+    if (this.inFlight >= this.max) {
+      this.refused++;
+      throw new HttpError(429, `Cannot start a render: current renders in flight are ${this.inFlight} of ${this.max}`, {
+        headers: { "retry-after": "1" },
+      });
+    }
+    if (this.maxRss !== undefined) {
+      const rss = Deno.memoryUsage().rss;
+      if (rss > this.maxRss) {
+        this.refused++;
+        throw new HttpError(
+          429,
+          `Cannot start a render: current memory use is ${Math.round(rss / 2 ** 20)} MiB, over the limit of ` +
+            `${Math.round(this.maxRss / 2 ** 20)} MiB`,
+          { headers: { "retry-after": "1" } },
+        );
+      }
+    }
+    this.inFlight++;
+    this.peak = Math.max(this.peak, this.inFlight);
+    let held = true;
+    return () => {
+      if (held) this.inFlight--;
+      held = false;
+    };
+  }
+}
+
+/**
+ * The zip of the samples, written as they render, hashed as it goes (`onDigest`
+ * at its end). Cancelling it (a client that went away) aborts the generator,
+ * waits for the generator call in progress and closes the generator; so does
+ * a failure, before the stream errors.
  */
 function zipStream(
   samples: AsyncGenerator<Sample>,
   abort: AbortController,
-  done: () => void,
   onDigest: (digest: ShardDigest) => void,
 ): ReadableStream<Uint8Array> {
   const hash = createHash("sha256");
@@ -302,7 +417,6 @@ function zipStream(
       abort.abort(reason);
       await step;
       await samples.return(undefined).catch(() => {});
-      done();
     })();
   // The zip is written an entry at a time, and an entry is taken only when the
   // bytes before it are gone: nothing renders ahead of what the client reads.
@@ -330,7 +444,6 @@ function zipStream(
       const chunk = pending.shift();
       if (chunk === undefined) {
         onDigest({ sha256: hash.digest("hex"), bytes: size });
-        done();
         controller.close();
         return;
       }
@@ -344,17 +457,259 @@ function zipStream(
   }, { highWaterMark: 0 });
 }
 
-const ROUTES = [
-  /^\/v1\/healthz$/,
-  /^\/v1\/info$/,
-  /^\/v1\/render\.png$/,
-  /^\/v1\/dataset\.json$/,
-  /^\/v1\/identities\.(npy|json)$/,
-  /^\/v1\/shards\/[^/]*\.(zip|sha256)$/,
-];
+/** What the routes of one handler share: its pack, limits, caches and render slots. */
+interface Server {
+  readonly pack: ModelPack;
+  /** The pack's separation threshold: the default `threshold`. */
+  readonly threshold: number;
+  readonly maxImages: number;
+  readonly maxIdentities: number;
+  readonly batchSize: number;
+  /** Sampled banks (8 seeds). */
+  readonly banks: BankCache;
+  /** Digests of the shards streamed to their end (4,096). */
+  readonly digests: DigestCache;
+  readonly slots: RenderSlots;
+}
+
+/** A route: a request with this method whose path matches the pattern goes to `handle`, with the match. */
+interface Route {
+  readonly method: string;
+  readonly pattern: RegExp;
+  readonly handle: (server: Server, request: Request, url: URL, match: RegExpExecArray) => Response | Promise<Response>;
+}
 
 /** The parameters of a dataset (shards, `dataset.json`). */
 const DATASET_PARAMETERS = ["ids", "per_id", "shard_size", "seed", "threshold"] as const;
+
+/** `GET /v1/healthz`. */
+function healthz(): Response {
+  return json({ ok: true });
+}
+
+/** `GET /v1/info`: the pack, the backend, the version, the limits and the renders. */
+function info(server: Server): Response {
+  const { pack, slots } = server;
+  const { name, fixture, separationThreshold, vectorSize, imageSize } = pack.manifest;
+  return json({
+    pack: { name, sha256: pack.sha256, fixture: fixture ?? false, separationThreshold, vectorSize, imageSize },
+    backend: pack.backend,
+    version: VERSION,
+    limits: {
+      maxImages: server.maxImages,
+      maxConcurrent: slots.max,
+      maxIdentities: server.maxIdentities,
+      maxRss: slots.maxRss ?? null,
+      batchSize: server.batchSize,
+    },
+    renders: { inFlight: slots.inFlight, peak: slots.peak, refused: slots.refused },
+  });
+}
+
+/** `GET /v1/render.png`: one image of the dataset, as PNG. */
+async function renderPng(server: Server, request: Request, url: URL): Promise<Response> {
+  const { pack, maxIdentities } = server;
+  const query = readQuery(url, ["identity", "image", "per_id", "seed", "threshold"]);
+  const identity = integer(query, "identity", 0, maxIdentities - 1);
+  const perId = integer(query, "per_id", 1, 1000, 50);
+  const image = integer(query, "image", 0, perId - 1);
+  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
+  const t = threshold(query, server.threshold);
+  const etag = await etagOf(
+    `vec2face-render/${VERSION} pack=${pack.sha256} backend=${pack.backend} identity=${identity} ` +
+      `image=${image} per_id=${perId} seed=${seed} threshold=${t}`,
+  );
+  return await conditional(request, etag, () =>
+    server.slots.run(async () => {
+      const bank = await server.banks.get(seed, t, identity + 1);
+      const face = await renderSample(pack, bank, perId, seed, identity, image);
+      return new Response(encodePng(face) as Uint8Array<ArrayBuffer>, {
+        headers: { "content-type": "image/png", etag },
+      });
+    }));
+}
+
+/** The dataset a query names, with its shard count. */
+function readDataset(server: Server, query: Map<string, string>) {
+  const { maxIdentities } = server;
+  const ids = integer(query, "ids", 1, maxIdentities);
+  const perId = integer(query, "per_id", 1, 1000, 50);
+  const shardSize = integer(query, "shard_size", 1, maxIdentities, 100);
+  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
+  const t = threshold(query, server.threshold);
+  return { ids, perId, shardSize, seed, threshold: t, shards: Math.ceil(ids / shardSize) };
+}
+
+/** `GET /v1/dataset.json`: the dataset's spec; a shard over `maxImages` is refused here too (413). */
+function datasetJson(server: Server, _request: Request, url: URL): Response {
+  const { pack, maxImages } = server;
+  const spec = readDataset(server, readQuery(url, DATASET_PARAMETERS));
+  const largest = Math.min(spec.ids, spec.shardSize) * spec.perId;
+  if (largest > maxImages) {
+    throw new HttpError(
+      413,
+      `Cannot render shards of ${Math.min(spec.ids, spec.shardSize)} ids x ${spec.perId} per_id: ` +
+        `current ${largest} images exceed the limit of ${maxImages}; lower shard_size or per_id`,
+    );
+  }
+  const { sigmas, shares } = pack.manifest;
+  return json({
+    version: VERSION,
+    pack: { name: pack.manifest.name, sha256: pack.sha256, priorSha256: pack.manifest.files.prior.sha256 },
+    backend: pack.backend,
+    ids: spec.ids,
+    perId: spec.perId,
+    shardSize: spec.shardSize,
+    seed: spec.seed,
+    threshold: spec.threshold,
+    shards: spec.shards,
+    sigmas: Array.from({ length: spec.perId }, (_, image) => sigmaForImage(image, spec.perId, sigmas, shares)),
+  });
+}
+
+/** `GET /v1/identities.{npy,json}`: the identity bank and its sidecar. */
+async function identities(server: Server, request: Request, url: URL, match: RegExpExecArray): Promise<Response> {
+  const { pack } = server;
+  const query = readQuery(url, ["ids", "seed", "threshold"]);
+  const ids = integer(query, "ids", 1, server.maxIdentities);
+  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
+  const t = threshold(query, server.threshold);
+  const extension = match[1];
+  const etag = await etagOf(
+    `vec2face-identities/${VERSION} pack=${pack.sha256} ids=${ids} seed=${seed} threshold=${t} ${extension}`,
+  );
+  return await conditional(request, etag, () =>
+    server.slots.run(async () => {
+      const sampled = await server.banks.exact(seed, t, ids);
+      if (extension === "npy") {
+        return new Response(encodeBank(sampled.vectors) as Uint8Array<ArrayBuffer>, {
+          headers: { "content-type": "application/octet-stream", etag },
+        });
+      }
+      const info = sampledBankInfo(pack.sha256, pack.manifest.files.prior.sha256, { threshold: t, seed }, sampled);
+      return new Response(bankSidecarText(info), { headers: { "content-type": "application/json", etag } });
+    }));
+}
+
+/** Shard `name` of the dataset a request names: its identities and ETag; over `maxImages`: 413. */
+async function readShard(server: Server, url: URL, name: string) {
+  const { pack, maxImages } = server;
+  const spec = readDataset(server, readQuery(url, DATASET_PARAMETERS));
+  const k = /^\d{1,16}$/.test(name) ? Number(name) : NaN;
+  if (!(Number.isSafeInteger(k) && k < spec.shards)) {
+    throw new HttpError(
+      400,
+      `Cannot read shard ${JSON.stringify(name)}: current value is not an integer in 0..${spec.shards - 1} ` +
+        `(${spec.ids} ids in shards of ${spec.shardSize})`,
+    );
+  }
+  const start = k * spec.shardSize;
+  const end = Math.min(spec.ids, start + spec.shardSize);
+  const count = end - start;
+  const images = count * spec.perId;
+  if (images > maxImages) {
+    throw new HttpError(
+      413,
+      `Cannot render shard ${k} as ${count} ids x ${spec.perId} per_id: ` +
+        `current ${images} images exceed the limit of ${maxImages}; lower shard_size or per_id`,
+    );
+  }
+  const etag = await etagOf(
+    `vec2face-shard/${VERSION} pack=${pack.sha256} backend=${pack.backend} ids=${spec.ids} per_id=${spec.perId} ` +
+      `shard_size=${spec.shardSize} seed=${spec.seed} threshold=${spec.threshold} shard=${k}`,
+  );
+  return { ...spec, k, start, end, etag };
+}
+
+/** Starts rendering a shard in a slot: its zip bytes as they come; its digest is remembered at its end. */
+function startShard(server: Server, shard: Awaited<ReturnType<typeof readShard>>): Promise<ReadableStream<Uint8Array>> {
+  const { pack, batchSize } = server;
+  const { perId, seed, start, end, etag } = shard;
+  return server.slots.stream(async () => {
+    // sample() is prefix-stable: the first `end` identities of sample(ids) are sample(end).
+    const identities = await server.banks.get(seed, shard.threshold, end);
+    const abort = new AbortController();
+    const samples = generateSamples({ pack, identities, perId, seed, start, end, batchSize, signal: abort.signal });
+    return zipStream(samples, abort, (digest) => server.digests.set(etag, digest));
+  });
+}
+
+/** `GET /v1/shards/{k}.zip`: the shard, streamed while it renders. */
+async function shardZip(server: Server, request: Request, url: URL, match: RegExpExecArray): Promise<Response> {
+  const shard = await readShard(server, url, match[1]);
+  const { etag } = shard;
+  return await conditional(request, etag, async () => {
+    const known = server.digests.get(etag);
+    const body = await startShard(server, shard);
+    return new Response(body, {
+      headers: {
+        "content-type": "application/zip",
+        "content-disposition": `attachment; filename="shard-${String(shard.k).padStart(5, "0")}.zip"`,
+        etag,
+        ...(known ? { "repr-digest": reprDigest(known.sha256), "content-length": String(known.bytes) } : {}),
+      },
+    });
+  });
+}
+
+/** `GET /v1/shards/{k}.sha256`: the shard's digest, remembered or rendered (and hashed) to answer. */
+async function shardDigest(server: Server, request: Request, url: URL, match: RegExpExecArray): Promise<Response> {
+  const shard = await readShard(server, url, match[1]);
+  const { etag } = shard;
+  let digest = server.digests.get(etag);
+  if (!digest) {
+    // Not streamed here lately: render it to hash it (the stream stores the digest at its end).
+    const reader = (await startShard(server, shard)).getReader();
+    const stop = () => reader.cancel(request.signal.reason).catch(() => {});
+    request.signal.addEventListener("abort", stop);
+    try {
+      while (!(await reader.read()).done);
+    } finally {
+      request.signal.removeEventListener("abort", stop);
+      reader.releaseLock();
+    }
+    digest = server.digests.get(etag)!;
+  }
+  return json({ shard: shard.k, etag, sha256: digest.sha256, bytes: digest.bytes }, 200, {
+    "repr-digest": reprDigest(digest.sha256),
+  });
+}
+
+/** Every route, matched once per request by {@linkcode dispatch}. */
+const ROUTES: readonly Route[] = [
+  { method: "GET", pattern: /^\/v1\/healthz$/, handle: healthz },
+  { method: "GET", pattern: /^\/v1\/info$/, handle: info },
+  { method: "GET", pattern: /^\/v1\/render\.png$/, handle: renderPng },
+  { method: "GET", pattern: /^\/v1\/dataset\.json$/, handle: datasetJson },
+  { method: "GET", pattern: /^\/v1\/identities\.(npy|json)$/, handle: identities },
+  { method: "GET", pattern: /^\/v1\/shards\/([^/]*)\.zip$/, handle: shardZip },
+  { method: "GET", pattern: /^\/v1\/shards\/([^/]*)\.sha256$/, handle: shardDigest },
+];
+
+/**
+ * Answers a request from {@linkcode ROUTES}: the route of its method and path;
+ * 405 with `Allow` for a path that only other methods take; 404 for any other
+ * path. Every error is answered as JSON.
+ */
+async function dispatch(server: Server, request: Request): Promise<Response> {
+  try {
+    const url = new URL(request.url);
+    const path = url.pathname;
+    const allowed = new Set<string>();
+    for (const route of ROUTES) {
+      const match = route.pattern.exec(path);
+      if (match === null) continue;
+      if (route.method === request.method) return await route.handle(server, request, url, match);
+      allowed.add(route.method);
+    }
+    if (allowed.size === 0) throw new HttpError(404, `Cannot find ${path}: current path is not a route of this server`);
+    throw new HttpError(405, `Cannot ${request.method} ${path}: current method is not ${[...allowed].join(" or ")}`, {
+      headers: { allow: [...allowed].join(", ") },
+    });
+  } catch (error) {
+    return errorResponse(error);
+  }
+}
 
 /**
  * Creates the request handler over a loaded pack. Each handler has its own
@@ -368,12 +723,19 @@ const DATASET_PARAMETERS = ["ids", "per_id", "shard_size", "seed", "threshold"] 
  *
  * @example Serve it with `Deno.serve(createHandler({ pack }))`, or call it
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createHandler } from "./http.ts";
  * import { loadPack } from "./model_pack.ts";
  * await using pack = await loadPack(undefined, { device: "wasm" });
  * const handler = createHandler({ pack, limits: { maxImages: 100 } });
  * const response = await handler(new Request("http://localhost/v1/render.png?identity=0&image=1&per_id=4"));
- * console.assert(response.status === 200 && response.headers.get("content-type") === "image/png");
+ * assert.equal(response.status, 200);
+ * assert.equal(response.headers.get("content-type"), "image/png");
+ * const etag = response.headers.get("etag")!;
+ * const again = await handler(
+ *   new Request("http://localhost/v1/render.png?identity=0&image=1&per_id=4", { headers: { "if-none-match": etag } }),
+ * );
+ * assert.equal(again.status, 304);
  * ```
  */
 export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
@@ -388,242 +750,15 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     ? undefined
     : checkLimit(options.limits.maxRss, "limits.maxRss", 0);
   const batchSize = checkLimit(options.batchSize, "batchSize", 16);
-  const banks = new BankCache(pack, 8);
-  const digests = new DigestCache(4096);
-  const packThreshold = pack.manifest.separationThreshold;
-  let inFlight = 0;
-  let peak = 0;
-  let refused = 0;
-
-  /** Takes a render slot; the returned function frees it (once). */
-  const acquire = (): () => void => {
-    if (inFlight >= maxConcurrent) {
-      refused++;
-      throw new HttpError(429, `Cannot start a render: current renders in flight are ${inFlight} of ${maxConcurrent}`, {
-        headers: { "retry-after": "1" },
-      });
-    }
-    if (maxRss !== undefined) {
-      const rss = Deno.memoryUsage().rss;
-      if (rss > maxRss) {
-        refused++;
-        throw new HttpError(
-          429,
-          `Cannot start a render: current memory use is ${Math.round(rss / 2 ** 20)} MiB, over the limit of ` +
-            `${Math.round(maxRss / 2 ** 20)} MiB`,
-          { headers: { "retry-after": "1" } },
-        );
-      }
-    }
-    inFlight++;
-    peak = Math.max(peak, inFlight);
-    let held = true;
-    return () => {
-      if (held) inFlight--;
-      held = false;
-    };
+  const server: Server = {
+    pack,
+    threshold: pack.manifest.separationThreshold,
+    maxImages,
+    maxIdentities,
+    batchSize,
+    banks: new BankCache(pack, 8),
+    digests: new DigestCache(4096),
+    slots: new RenderSlots(maxConcurrent, maxRss),
   };
-
-  const info = (): Response => {
-    const { name, fixture, separationThreshold, vectorSize, imageSize } = pack.manifest;
-    return json({
-      pack: { name, sha256: pack.sha256, fixture: fixture ?? false, separationThreshold, vectorSize, imageSize },
-      backend: pack.backend,
-      version: VERSION,
-      limits: { maxImages, maxConcurrent, maxIdentities, maxRss: maxRss ?? null, batchSize },
-      renders: { inFlight, peak, refused },
-    });
-  };
-
-  const renderPng = async (request: Request, url: URL): Promise<Response> => {
-    const query = readQuery(url, ["identity", "image", "per_id", "seed", "threshold"]);
-    const identity = integer(query, "identity", 0, maxIdentities - 1);
-    const perId = integer(query, "per_id", 1, 1000, 50);
-    const image = integer(query, "image", 0, perId - 1);
-    const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
-    const t = threshold(query, packThreshold);
-    const spec = `vec2face-render/${VERSION} pack=${pack.sha256} backend=${pack.backend} identity=${identity} ` +
-      `image=${image} per_id=${perId} seed=${seed} threshold=${t}`;
-    const etag = await etagOf(spec);
-    if (matches(request, etag)) return new Response(null, { status: 304, headers: { etag } });
-    const release = acquire();
-    try {
-      const bank = await banks.get(seed, t, identity + 1);
-      const face = await renderSample(pack, bank, perId, seed, identity, image);
-      return new Response(encodePng(face) as Uint8Array<ArrayBuffer>, {
-        headers: { "content-type": "image/png", etag },
-      });
-    } finally {
-      release();
-    }
-  };
-
-  /** The dataset a query names, with its shard count; a shard over `maxImages` is refused here too. */
-  const readDataset = (query: Map<string, string>) => {
-    const ids = integer(query, "ids", 1, maxIdentities);
-    const perId = integer(query, "per_id", 1, 1000, 50);
-    const shardSize = integer(query, "shard_size", 1, maxIdentities, 100);
-    const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
-    const t = threshold(query, packThreshold);
-    return { ids, perId, shardSize, seed, threshold: t, shards: Math.ceil(ids / shardSize) };
-  };
-
-  const dataset = (url: URL): Response => {
-    const spec = readDataset(readQuery(url, DATASET_PARAMETERS));
-    const largest = Math.min(spec.ids, spec.shardSize) * spec.perId;
-    if (largest > maxImages) {
-      throw new HttpError(
-        413,
-        `Cannot render shards of ${Math.min(spec.ids, spec.shardSize)} ids x ${spec.perId} per_id: ` +
-          `current ${largest} images exceed the limit of ${maxImages}; lower shard_size or per_id`,
-      );
-    }
-    const { sigmas, shares } = pack.manifest;
-    return json({
-      version: VERSION,
-      pack: { name: pack.manifest.name, sha256: pack.sha256, priorSha256: pack.manifest.files.prior.sha256 },
-      backend: pack.backend,
-      ids: spec.ids,
-      perId: spec.perId,
-      shardSize: spec.shardSize,
-      seed: spec.seed,
-      threshold: spec.threshold,
-      shards: spec.shards,
-      sigmas: Array.from({ length: spec.perId }, (_, image) => sigmaForImage(image, spec.perId, sigmas, shares)),
-    });
-  };
-
-  const identities = async (request: Request, url: URL): Promise<Response> => {
-    const query = readQuery(url, ["ids", "seed", "threshold"]);
-    const ids = integer(query, "ids", 1, maxIdentities);
-    const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
-    const t = threshold(query, packThreshold);
-    const npy = url.pathname.endsWith(".npy");
-    const spec = `vec2face-identities/${VERSION} pack=${pack.sha256} ids=${ids} seed=${seed} threshold=${t} ` +
-      (npy ? "npy" : "json");
-    const etag = await etagOf(spec);
-    if (matches(request, etag)) return new Response(null, { status: 304, headers: { etag } });
-    const release = acquire();
-    try {
-      const sampled = await banks.exact(seed, t, ids);
-      if (npy) {
-        return new Response(encodeBank(sampled.vectors) as Uint8Array<ArrayBuffer>, {
-          headers: { "content-type": "application/octet-stream", etag },
-        });
-      }
-      const info = sampledBankInfo(pack.sha256, pack.manifest.files.prior.sha256, { threshold: t, seed }, sampled);
-      return new Response(bankSidecarText(info), { headers: { "content-type": "application/json", etag } });
-    } finally {
-      release();
-    }
-  };
-
-  /** Shard k of the dataset a request names: its identities and ETag; over `maxImages`: 413. */
-  const readShard = async (url: URL, extension: string) => {
-    const spec = readDataset(readQuery(url, DATASET_PARAMETERS));
-    const name = url.pathname.slice("/v1/shards/".length, -extension.length);
-    const k = /^\d{1,16}$/.test(name) ? Number(name) : NaN;
-    if (!(Number.isSafeInteger(k) && k < spec.shards)) {
-      throw new HttpError(
-        400,
-        `Cannot read shard ${JSON.stringify(name)}: current value is not an integer in 0..${spec.shards - 1} ` +
-          `(${spec.ids} ids in shards of ${spec.shardSize})`,
-      );
-    }
-    const start = k * spec.shardSize;
-    const end = Math.min(spec.ids, start + spec.shardSize);
-    const count = end - start;
-    const images = count * spec.perId;
-    if (images > maxImages) {
-      throw new HttpError(
-        413,
-        `Cannot render shard ${k} as ${count} ids x ${spec.perId} per_id: ` +
-          `current ${images} images exceed the limit of ${maxImages}; lower shard_size or per_id`,
-      );
-    }
-    const etag = await etagOf(
-      `vec2face-shard/${VERSION} pack=${pack.sha256} backend=${pack.backend} ids=${spec.ids} per_id=${spec.perId} ` +
-        `shard_size=${spec.shardSize} seed=${spec.seed} threshold=${spec.threshold} shard=${k}`,
-    );
-    return { ...spec, k, start, end, etag };
-  };
-
-  /** Takes a slot and starts rendering a shard: its zip bytes as they come; the slot is freed when it ends. */
-  const startShard = async (shard: Awaited<ReturnType<typeof readShard>>): Promise<ReadableStream<Uint8Array>> => {
-    const release = acquire();
-    let identities: Float32Array[];
-    try {
-      // sample() is prefix-stable: the first `end` identities of sample(ids) are sample(end).
-      identities = await banks.get(shard.seed, shard.threshold, shard.end);
-    } catch (error) {
-      release();
-      throw error;
-    }
-    const abort = new AbortController();
-    const { perId, seed, start, end, etag } = shard;
-    const samples = generateSamples({ pack, identities, perId, seed, start, end, batchSize, signal: abort.signal });
-    return zipStream(samples, abort, release, (digest) => digests.set(etag, digest));
-  };
-
-  const shardZip = async (request: Request, url: URL): Promise<Response> => {
-    const shard = await readShard(url, ".zip");
-    const { etag } = shard;
-    if (matches(request, etag)) return new Response(null, { status: 304, headers: { etag } });
-    const known = digests.get(etag);
-    const body = await startShard(shard);
-    return new Response(body, {
-      headers: {
-        "content-type": "application/zip",
-        "content-disposition": `attachment; filename="shard-${String(shard.k).padStart(5, "0")}.zip"`,
-        etag,
-        ...(known ? { "repr-digest": reprDigest(known.sha256), "content-length": String(known.bytes) } : {}),
-      },
-    });
-  };
-
-  const shardDigest = async (request: Request, url: URL): Promise<Response> => {
-    const shard = await readShard(url, ".sha256");
-    const { etag } = shard;
-    let digest = digests.get(etag);
-    if (!digest) {
-      // Not streamed here lately: render it to hash it (the stream stores the digest at its end).
-      const reader = (await startShard(shard)).getReader();
-      const stop = () => reader.cancel(request.signal.reason).catch(() => {});
-      request.signal.addEventListener("abort", stop);
-      try {
-        while (!(await reader.read()).done);
-      } finally {
-        request.signal.removeEventListener("abort", stop);
-        reader.releaseLock();
-      }
-      digest = digests.get(etag)!;
-    }
-    return json({ shard: shard.k, etag, sha256: digest.sha256, bytes: digest.bytes }, 200, {
-      "repr-digest": reprDigest(digest.sha256),
-    });
-  };
-
-  return async (request: Request): Promise<Response> => {
-    try {
-      const url = new URL(request.url);
-      const path = url.pathname;
-      if (!ROUTES.some((route) => route.test(path))) {
-        throw new HttpError(404, `Cannot find ${path}: current path is not a route of this server`);
-      }
-      if (request.method !== "GET") {
-        throw new HttpError(405, `Cannot ${request.method} ${path}: current method is not GET`, {
-          headers: { allow: "GET" },
-        });
-      }
-      if (path === "/v1/healthz") return json({ ok: true });
-      if (path === "/v1/info") return info();
-      if (path === "/v1/render.png") return await renderPng(request, url);
-      if (path === "/v1/dataset.json") return dataset(url);
-      if (path.startsWith("/v1/identities.")) return await identities(request, url);
-      if (path.endsWith(".sha256")) return await shardDigest(request, url);
-      return await shardZip(request, url);
-    } catch (error) {
-      return errorResponse(error);
-    }
-  };
+  return (request: Request): Promise<Response> => dispatch(server, request);
 }

@@ -451,3 +451,140 @@ Deno.test("a client that disconnects mid-shard: rendering stops within one batch
     await server.shutdown();
   }
 });
+
+/** The pack, with every generator call failing. */
+function failing(pack: ModelPack): ModelPack {
+  const wrapped = Object.create(pack) as ModelPack;
+  Object.defineProperty(wrapped, "session", {
+    value: async (role: "generator") => {
+      const session = await pack.session(role);
+      return { inputNames: session.inputNames, run: () => Promise.reject(new Error("generator failed")) };
+    },
+  });
+  return wrapped;
+}
+
+Deno.test("routes: 405 with Allow for a known path and another method, 404 for any other path", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
+  const handler = createHandler({ pack });
+  const known = [
+    "/v1/healthz",
+    "/v1/info",
+    "/v1/render.png",
+    "/v1/dataset.json",
+    "/v1/identities.npy",
+    "/v1/identities.json",
+    "/v1/shards/0.zip",
+    "/v1/shards/x.sha256",
+  ];
+  for (const path of known) {
+    for (const method of ["HEAD", "POST", "PUT", "OPTIONS"]) {
+      const response = await get(handler, path, { method });
+      assert.equal(response.headers.get("allow"), "GET", `${method} ${path}`);
+      await expectError(response, 405, new RegExp(`^Cannot ${method} ${path.replaceAll(".", "\\.")}: .* not GET$`));
+    }
+  }
+  for (const path of ["/v1/shards/a/b.zip", "/v1/identities.txt", "/v1/healthz/", "/v1/shards/0.tar", "/"]) {
+    for (const method of ["GET", "POST"]) {
+      const response = await get(handler, path, { method });
+      assert.equal(response.headers.get("allow"), null);
+      await expectError(response, 404, /current path is not a route of this server/);
+    }
+  }
+  // The shard's name is whatever is between the folder and the extension.
+  await expectError(await get(handler, "/v1/shards/.zip?ids=1"), 400, /shard "": /);
+  await expectError(await get(handler, "/v1/shards/0.zip.sha256?ids=1"), 400, /shard "0\.zip": /);
+});
+
+Deno.test("If-None-Match: 304 on every route that sends an ETag, before a render slot is taken", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
+  const handler = createHandler({ pack, limits: { maxConcurrent: 1 } });
+  const paths = [
+    "/v1/render.png?identity=1&image=0&per_id=2",
+    "/v1/identities.npy?ids=3",
+    "/v1/identities.json?ids=3",
+    "/v1/shards/1.zip?ids=3&per_id=2&shard_size=2",
+  ];
+  const etags = new Map<string, string>();
+  for (const path of paths) {
+    const response = await get(handler, path);
+    assert.equal(response.status, 200, path);
+    etags.set(path, response.headers.get("etag")!);
+    await response.body!.cancel();
+  }
+  // Every render slot taken: a 304 renders nothing, so it needs none.
+  const held = await get(handler, "/v1/shards/0.zip?ids=3&per_id=2&shard_size=2");
+  assert.equal(held.status, 200);
+  for (const path of paths) {
+    const etag = etags.get(path)!;
+    for (const header of [etag, `W/${etag}`, `"other", ${etag}`, "*"]) {
+      const response = await get(handler, path, { headers: { "if-none-match": header } });
+      assert.equal(response.status, 304, `${path} ${header}`);
+      assert.equal(response.headers.get("etag"), etag);
+      assert.equal(response.body, null);
+    }
+    const other = await get(handler, path, { headers: { "if-none-match": '"other"' } });
+    assert.equal(other.headers.get("retry-after"), "1");
+    await expectError(other, 429, /1 of 1/);
+  }
+  await held.body!.cancel();
+  // .sha256 sends no ETag header (the tag is in its body): If-None-Match does not apply.
+  const digest = await get(handler, "/v1/shards/1.sha256?ids=3&per_id=2&shard_size=2", {
+    headers: { "if-none-match": "*" },
+  });
+  assert.equal(digest.status, 200);
+  assert.equal(digest.headers.get("etag"), null);
+  assert.equal((await digest.json()).etag, etags.get(paths[3]));
+});
+
+Deno.test("render slots: 429 on every rendering route when full; freed at the end, on cancel and on failure", async () => {
+  await using loaded = await loadPack(FIXTURE_PACK, { device: "native" });
+  const handler = createHandler({ pack: loaded, limits: { maxConcurrent: 1 } });
+  const renders = async (h = handler) => (await (await get(h, "/v1/info")).json()).renders;
+  const rendering = [
+    "/v1/render.png?identity=0&image=0&per_id=1",
+    "/v1/identities.npy?ids=2",
+    "/v1/identities.json?ids=2",
+    "/v1/shards/0.zip?ids=2&per_id=1",
+    "/v1/shards/0.sha256?ids=2&per_id=1",
+  ];
+  const held = await get(handler, "/v1/shards/0.zip?ids=2&per_id=2&shard_size=1");
+  assert.deepEqual(await renders(), { inFlight: 1, peak: 1, refused: 0 });
+  for (const path of rendering) {
+    const response = await get(handler, path);
+    assert.equal(response.headers.get("retry-after"), "1", path);
+    await expectError(response, 429, /Cannot start a render: current renders in flight are 1 of 1/);
+  }
+  // The routes that render nothing answer meanwhile.
+  assert.equal((await get(handler, "/v1/healthz")).status, 200);
+  assert.equal((await get(handler, "/v1/dataset.json?ids=2")).status, 200);
+  assert.deepEqual(await renders(), { inFlight: 1, peak: 1, refused: 5 });
+  await bytesOf(held);
+  assert.deepEqual(await renders(), { inFlight: 0, peak: 1, refused: 5 });
+  const cancelled = await get(handler, "/v1/shards/0.zip?ids=2&per_id=4&shard_size=2");
+  const reader = cancelled.body!.getReader();
+  await reader.read();
+  assert.equal((await renders()).inFlight, 1);
+  await reader.cancel();
+  assert.equal((await renders()).inFlight, 0);
+  for (const path of rendering) {
+    const response = await get(handler, path);
+    assert.equal(response.status, 200, path);
+    await bytesOf(response);
+    assert.equal((await renders()).inFlight, 0, path);
+  }
+
+  // A render that fails frees its slot: a 500 for an image, a bank or a digest, an errored body for a shard.
+  const broken = createHandler({ pack: failing(loaded), limits: { maxConcurrent: 1 } });
+  await expectError(await get(broken, rendering[0]), 500, /generator failed/);
+  assert.equal((await renders(broken)).inFlight, 0);
+  await expectError(await get(broken, rendering[4]), 500, /generator failed/);
+  assert.equal((await renders(broken)).inFlight, 0);
+  const shard = await get(broken, rendering[3]);
+  assert.equal(shard.status, 200);
+  await assert.rejects(bytesOf(shard), /generator failed/);
+  assert.deepEqual(await renders(broken), { inFlight: 0, peak: 1, refused: 0 });
+  // A bank samples without the generator: it renders in a slot all the same, and frees it.
+  assert.equal((await get(broken, rendering[1])).status, 200);
+  assert.equal((await renders(broken)).inFlight, 0);
+});
