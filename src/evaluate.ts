@@ -15,6 +15,7 @@ import { alignFaces } from "./estimators/align_faces.ts";
 import { ALIGNED_SIZE } from "./estimators/align.ts";
 import { attributesOfFeatures, type FaceAttributes } from "./estimators/attributes.ts";
 import { embed } from "./estimators/embed.ts";
+import { calibrationOf, type Judge, type JudgeCalibration } from "./estimators/judge.ts";
 import { estimatePose, type Pose } from "./estimators/pose.ts";
 import { decodeImage, type RgbImage } from "./image/codec.ts";
 import {
@@ -40,36 +41,18 @@ import { cosineSimilarity } from "./vectors.ts";
 
 /**
  * Cosine range and bins of the report's histograms (0.02 wide).
- *
- * @example
- * ```ts
- * import { HISTOGRAM_RANGE } from "./evaluate.ts";
- * console.assert(HISTOGRAM_RANGE.min === -0.5 && HISTOGRAM_RANGE.bins === 75);
- * ```
  */
 export const HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: -0.5, max: 1, bins: 75 };
 
 /**
  * Degree range and bins of the yaw and pitch histograms (5 degrees wide);
  * angles outside it count in the edge bins.
- *
- * @example
- * ```ts
- * import { POSE_HISTOGRAM_RANGE } from "./evaluate.ts";
- * console.assert(POSE_HISTOGRAM_RANGE.max - POSE_HISTOGRAM_RANGE.min === 5 * POSE_HISTOGRAM_RANGE.bins);
- * ```
  */
 export const POSE_HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: -90, max: 90, bins: 36 };
 
 /**
  * Year range and bins of the age histogram (5 years wide); ages outside it
  * count in the edge bins.
- *
- * @example
- * ```ts
- * import { AGE_HISTOGRAM_RANGE } from "./evaluate.ts";
- * console.assert(AGE_HISTOGRAM_RANGE.min === 0 && AGE_HISTOGRAM_RANGE.bins === 20);
- * ```
  */
 export const AGE_HISTOGRAM_RANGE: { min: number; max: number; bins: number } = { min: 0, max: 100, bins: 20 };
 
@@ -77,12 +60,6 @@ export const AGE_HISTOGRAM_RANGE: { min: number; max: number; bins: number } = {
  * Metrics that need a model the pack may lack, and why they are absent then:
  * yaw/pitch spread needs the `pose` model, age, gender and quality the
  * `attributes` heads (a pack that has them gives them).
- *
- * @example
- * ```ts
- * import { ABSENT_METRICS } from "./evaluate.ts";
- * console.assert("spread" in ABSENT_METRICS && "age" in ABSENT_METRICS);
- * ```
  */
 export const ABSENT_METRICS: Readonly<Record<"spread" | "age" | "gender" | "quality", string>> = {
   spread: "yaw/pitch std and histograms need a pose model: the pack declares none (files.pose)",
@@ -94,13 +71,6 @@ export const ABSENT_METRICS: Readonly<Record<"spread" | "age" | "gender" | "qual
 /**
  * Progress of {@linkcode evaluateDataset}: images read and embedded, faces
  * whose pose or attributes are read.
- *
- * @example
- * ```ts
- * import type { EvaluateProgress } from "./evaluate.ts";
- * const progress: EvaluateProgress = { stage: "real", done: 10, total: 100 };
- * console.assert(progress.done < progress.total);
- * ```
  */
 export interface EvaluateProgress {
   /**
@@ -120,15 +90,6 @@ export interface EvaluateProgress {
 
 /**
  * Options of {@linkcode embedDataset}.
- *
- * @example
- * ```ts
- * import type { EmbedDatasetOptions } from "./evaluate.ts";
- * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
- * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
- * const options: EmbedDatasetOptions = { pack, batchSize: 8 };
- * console.assert(options.batchSize === 8);
- * ```
  */
 export interface EmbedDatasetOptions {
   /** The pack whose identity (and detector, landmark) models run. */
@@ -139,6 +100,8 @@ export interface EmbedDatasetOptions {
   keep?: (item: DatasetItem) => boolean;
   /** Also estimates the head pose of every embedded face with the pack's `pose` model, batch by batch. */
   pose?: boolean;
+  /** Also reads every embedded face with this independent judge, batch by batch (see `estimators/judge.ts`). */
+  judge?: Judge;
   /** Cancels between images. */
   signal?: AbortSignal;
   /** Called as images are done. */
@@ -152,15 +115,6 @@ export interface EmbedDatasetOptions {
 
 /**
  * A dataset's identity features, as {@linkcode embedDataset} made them.
- *
- * @example
- * ```ts
- * import type { EmbeddedDataset } from "./evaluate.ts";
- * const none: EmbeddedDataset = {
- *   features: [], items: [], poses: [], poseSeconds: 0, aligned: 0, noFace: [], unreadable: [], kept: [],
- * };
- * console.assert(none.features.length === none.items.length);
- * ```
  */
 export interface EmbeddedDataset {
   /** One raw feature per embedded image. */
@@ -169,6 +123,8 @@ export interface EmbeddedDataset {
   items: DatasetItem[];
   /** With the `pose` option, the head pose of each embedded face, in the same order; else empty. */
   poses: Pose[];
+  /** With the `judge` option, the judge's descriptor of each embedded face, in the same order; else empty. */
+  judgeFeatures: Float32Array[];
   /** Seconds spent estimating poses. */
   poseSeconds: number;
   /** Of them, the images that were not 112x112 and went through face alignment. */
@@ -189,8 +145,9 @@ export interface EmbeddedDataset {
  * in batches while the next batch is read and decoded, so that no image is
  * read, decoded or aligned twice.
  *
- * @example
+ * @example Embed a one-image dataset with the fixture pack
  * ```ts
+ * import assert from "node:assert/strict";
  * import { embedDataset } from "./evaluate.ts";
  * import { encodePng } from "./image/codec.ts";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
@@ -200,7 +157,9 @@ export interface EmbeddedDataset {
  * await Deno.writeFile(`${root}/ann/1.png`, encodePng({ width: 112, height: 112, data: new Uint8Array(112 * 112 * 3) }));
  * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
  * const { features, aligned } = await embedDataset(await openDataset(root), { pack });
- * console.assert(features.length === 1 && features[0].length === 512 && aligned === 0);
+ * assert.equal(features.length, 1);
+ * assert.equal(features[0].length, 512);
+ * assert.equal(aligned, 0);
  * await Deno.remove(root, { recursive: true });
  * ```
  */
@@ -214,6 +173,7 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
     features: [],
     items: [],
     poses: [],
+    judgeFeatures: [],
     poseSeconds: 0,
     aligned: 0,
     noFace: [],
@@ -239,6 +199,7 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
         result.poseSeconds += (performance.now() - started) / 1000;
         result.poses.push(...poses);
       }
+      if (options.judge) result.judgeFeatures.push(...await options.judge.embed(images, { batchSize, signal }));
       result.features.push(...features);
       result.items.push(...faces.map((face) => face.item));
       if (options.pose) {
@@ -286,15 +247,6 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
 
 /**
  * Options of {@linkcode evaluateDataset}.
- *
- * @example
- * ```ts
- * import type { EvaluateOptions } from "./evaluate.ts";
- * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
- * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
- * const options: EvaluateOptions = { pack, pairs: 10_000, seed: 1, real: "lfw/" };
- * console.assert(options.pairs === 10_000);
- * ```
  */
 export interface EvaluateOptions {
   /** The pack whose identity model judges (and whose detector and landmarks align photos). */
@@ -311,6 +263,11 @@ export interface EvaluateOptions {
   sheet?: { identities?: number; images?: number };
   /** Faces per identity-model run; default 32. */
   batchSize?: number;
+  /**
+   * The independent judge (`loadJudge()`): every identity metric is then also
+   * read by it, side by side with the pack's own identity model.
+   */
+  judge?: Judge;
   /** Cancels between images. */
   signal?: AbortSignal;
   /** Called as images are done. */
@@ -318,15 +275,32 @@ export interface EvaluateOptions {
 }
 
 /**
+ * The identity metrics of a dataset as one face-recognition model reads them,
+ * with that model's own reading of real faces (LFW pairs) beside them.
+ */
+export interface JudgeReport {
+  /** The model: `fr_feature` style name of the pack's identity model, or the judge's. */
+  name: string;
+  /** True for a model no training in this project uses; false for the pack's own (the generator trains against it). */
+  independent: boolean;
+  /** Backend that ran it. */
+  backend: string;
+  /** Pairs of images of one identity. */
+  genuine: PairReport | null;
+  /** Pairs of images of different identities. */
+  impostor: PairReport | null;
+  /** Equal error rate between genuine and impostor scores. */
+  eer: EqualErrorRate | null;
+  /** Unique-identity ratio at the model's FAR-1e-3 cosine on LFW (when calibrated) and at 0.4. */
+  uniqueIdentities: UniqueIdentities[];
+  /** Frechet distance to the real faces in this model's space, with `real`. */
+  frechetDistance: number | null;
+  /** The model on real faces (LFW `pairs.txt`), when calibrated; the reference row. */
+  reference: JudgeCalibration | null;
+}
+
+/**
  * Pair scores in the report: summary, how many pairs, how they were chosen.
- *
- * @example
- * ```ts
- * import type { PairReport } from "./evaluate.ts";
- * import { summarize } from "./metrics.ts";
- * const genuine: PairReport = { ...summarize([0.5, 0.7]), available: 1, exhaustive: false, histogram: { min: 0, max: 1, counts: [2] } };
- * console.assert(genuine.count === 2);
- * ```
  */
 export interface PairReport extends Summary {
   /** Pairs that exist (`count` of them were scored). */
@@ -339,14 +313,6 @@ export interface PairReport extends Summary {
 
 /**
  * A measure over the evaluated faces: its summary and its distribution.
- *
- * @example
- * ```ts
- * import type { DistributionReport } from "./evaluate.ts";
- * import { histogram, summarize } from "./metrics.ts";
- * const yaw: DistributionReport = { ...summarize([-10, 5]), histogram: histogram([-10, 5], { min: -90, max: 90, bins: 36 }) };
- * console.assert(yaw.histogram.counts.reduce((a, b) => a + b) === yaw.count);
- * ```
  */
 export interface DistributionReport extends Summary {
   /** Counts per bin (values outside the range count in the edge bins). */
@@ -356,13 +322,6 @@ export interface DistributionReport extends Summary {
 /**
  * Head-pose spread of the evaluated faces (the pack's `pose` model), and what
  * estimating it cost.
- *
- * @example
- * ```ts
- * import type { SpreadReport } from "./evaluate.ts";
- * const wide = (spread: SpreadReport) => spread.yaw.std > 15;
- * console.assert(typeof wide === "function");
- * ```
  */
 export interface SpreadReport {
   /** Yaw in degrees (positive turns the face to the image's left), over {@linkcode POSE_HISTOGRAM_RANGE}. */
@@ -378,13 +337,6 @@ export interface SpreadReport {
 /**
  * Age, gender and quality of the evaluated faces, read by the pack's
  * attribute heads from the identity features the other metrics use.
- *
- * @example
- * ```ts
- * import type { AttributesReport } from "./evaluate.ts";
- * const balanced = (attributes: AttributesReport) => Math.abs(attributes.gender.femaleShare - 0.5) < 0.1;
- * console.assert(typeof balanced === "function");
- * ```
  */
 export interface AttributesReport {
   /** Apparent age in years, over {@linkcode AGE_HISTOGRAM_RANGE}. */
@@ -406,13 +358,6 @@ export interface AttributesReport {
 
 /**
  * The quality report of a dataset (`report.json`).
- *
- * @example
- * ```ts
- * import type { EvalReport } from "./evaluate.ts";
- * const check = (report: EvalReport) => report.eer === null || report.eer.rate <= 1;
- * console.assert(typeof check === "function");
- * ```
  */
 export interface EvalReport {
   /** Report format version. */
@@ -463,6 +408,11 @@ export interface EvalReport {
     frechetDistance: number;
     real: { path: string; images: number; embedded: number; noFace: number; unreadable: number };
   } | null;
+  /**
+   * Every identity metric by each model, side by side: the pack's identity
+   * model first, then the independent judge when one was given.
+   */
+  judges: JudgeReport[];
   /** Metrics not given, and why. */
   absent: Record<string, string>;
   /** Wall time of the evaluation. */
@@ -473,13 +423,6 @@ export interface EvalReport {
 
 /**
  * A report and the faces of its contact sheet.
- *
- * @example
- * ```ts
- * import type { Evaluation } from "./evaluate.ts";
- * const rows = (evaluation: Evaluation) => evaluation.sheet.length;
- * console.assert(typeof rows === "function");
- * ```
  */
 export interface Evaluation {
   /** The numbers. */
@@ -533,24 +476,92 @@ async function attributesReport(
   };
 }
 
-/** Features of `--real`: a features `.npy` as is, else everything embedded from a dataset or folder. */
+/** Genuine, impostor, EER and unique identities of one model's features. */
+function identityMetrics(
+  features: readonly Float32Array[],
+  labels: readonly number[],
+  options: { pairs: number; seed: number; thresholds: readonly number[] },
+): Pick<JudgeReport, "genuine" | "impostor" | "eer" | "uniqueIdentities"> {
+  const pairReport = (scores: ReturnType<typeof genuineScores>): PairReport | null =>
+    scores.scores.length === 0 ? null : {
+      ...summarize(scores.scores),
+      available: scores.available,
+      exhaustive: scores.exhaustive,
+      histogram: histogram(scores.scores, HISTOGRAM_RANGE),
+    };
+  const genuineRaw = genuineScores(features, labels, options);
+  const impostorRaw = impostorScores(features, labels, options);
+  const genuine = pairReport(genuineRaw), impostor = pairReport(impostorRaw);
+  const centres = unitCentres(features, labels);
+  return {
+    genuine,
+    impostor,
+    eer: genuine && impostor ? equalErrorRate(genuineRaw.scores, impostorRaw.scores) : null,
+    uniqueIdentities: options.thresholds.map((threshold) => uniqueIdentities(centres, threshold)),
+  };
+}
+
+// Vec2Face's unique-identity cosine (ArcFace), read beside each model's own FAR-1e-3 line.
+const VEC2FACE_UNIQUE_COSINE = 0.4;
+
+function uniqueAtCalibration(
+  features: readonly Float32Array[],
+  labels: readonly number[],
+  calibration: JudgeCalibration | null,
+): UniqueIdentities[] {
+  const centres = unitCentres(features, labels);
+  const thresholds = calibration ? [calibration.far1e3, VEC2FACE_UNIQUE_COSINE] : [VEC2FACE_UNIQUE_COSINE];
+  return thresholds.map((threshold) => uniqueIdentities(centres, threshold));
+}
+
+/** The independent judge's reading of the dataset (and of the real faces, when they were images). */
+function judgeReport(
+  judge: Judge,
+  features: Float32Array[],
+  labels: readonly number[],
+  real: Awaited<ReturnType<typeof realFeatures>> | undefined,
+  options: { pairs: number; seed: number },
+): JudgeReport {
+  const metrics = identityMetrics(features, labels, { ...options, thresholds: [] });
+  const realJudged = real?.judgeFeatures ?? [];
+  return {
+    name: judge.name,
+    independent: judge.independent,
+    backend: judge.backend,
+    ...metrics,
+    uniqueIdentities: uniqueAtCalibration(features, labels, judge.calibration),
+    frechetDistance: realJudged.length >= 2 && features.length >= 2
+      ? frechetDistance(gaussianStats(unitVectors(features)), gaussianStats(unitVectors(realJudged)))
+      : null,
+    reference: judge.calibration,
+  };
+}
+
+/**
+ * Features of `--real`: a features `.npy` as is (the pack's model only), else everything embedded from a
+ * dataset or folder (and read by the judge, when there is one).
+ */
 async function realFeatures(
   path: string,
   options: EvaluateOptions,
-): Promise<{ features: Float32Array[]; images: number; noFace: number; unreadable: number }> {
+): Promise<
+  { features: Float32Array[]; judgeFeatures: Float32Array[]; images: number; noFace: number; unreadable: number }
+> {
   if (path.endsWith(".npy")) {
     const features = decodeBank(await Deno.readFile(path), { name: path });
-    return { features, images: features.length, noFace: 0, unreadable: 0 };
+    return { features, judgeFeatures: [], images: features.length, noFace: 0, unreadable: 0 };
   }
   const index = await openDataset(path);
   const embedded = await embedDataset(index, {
     pack: options.pack,
     batchSize: options.batchSize,
+    judge: options.judge,
     signal: options.signal,
     onProgress: (done, total) => options.onProgress?.({ stage: "real", done, total }),
   });
   return {
     features: embedded.features,
+    judgeFeatures: embedded.judgeFeatures,
     images: index.items.length,
     noFace: embedded.noFace.length,
     unreadable: embedded.unreadable.length,
@@ -573,6 +584,7 @@ async function realFeatures(
  *
  * @example Four identities x three images from the fixture pack
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluateDataset } from "./evaluate.ts";
  * import { generateDataset } from "./dataset/generate.ts";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
@@ -580,8 +592,11 @@ async function realFeatures(
  * const out = await Deno.makeTempDir();
  * await generateDataset({ pack, out, ids: 4, perId: 3, seed: 1, overwrite: true });
  * const { report, sheet } = await evaluateDataset(out, { pack, sheet: { identities: 2, images: 3 } });
- * console.assert(report.genuine!.count === 4 * 3 && report.impostor!.count === 66 - 12);
- * console.assert(report.fidelity!.count === 12 && sheet.length === 2 && sheet[0].length === 3);
+ * assert.equal(report.genuine!.count, 4 * 3);
+ * assert.equal(report.impostor!.count, 66 - 12);
+ * assert.equal(report.fidelity!.count, 12);
+ * assert.equal(sheet.length, 2);
+ * assert.equal(sheet[0].length, 3);
  * await Deno.remove(out, { recursive: true });
  * ```
  */
@@ -627,6 +642,7 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
     batchSize: options.batchSize,
     keep,
     pose: hasPose,
+    judge: options.judge,
     signal: options.signal,
     onProgress: (done, total) => options.onProgress?.({ stage: "dataset", done, total }),
     onPoseProgress: (done, total) => options.onProgress?.({ stage: "pose", done, total }),
@@ -679,26 +695,19 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
       : "no identity bank (identities.npy): the images' identity vectors are unknown";
   }
 
-  const pairReport = (scores: ReturnType<typeof genuineScores>): PairReport | null =>
-    scores.scores.length === 0 ? null : {
-      ...summarize(scores.scores),
-      available: scores.available,
-      exhaustive: scores.exhaustive,
-      histogram: histogram(scores.scores, HISTOGRAM_RANGE),
-    };
-  const genuineRaw = genuineScores(features, labels, { pairs, seed });
-  const impostorRaw = impostorScores(features, labels, { pairs, seed });
-  const genuine = pairReport(genuineRaw), impostor = pairReport(impostorRaw);
+  const { genuine, impostor, eer, uniqueIdentities: unique } = identityMetrics(features, labels, {
+    pairs,
+    seed,
+    thresholds,
+  });
   if (!genuine) absent.genuine = "no identity has two embedded images";
   if (!impostor) absent.impostor = "fewer than two identities";
-  const eer = genuine && impostor ? equalErrorRate(genuineRaw.scores, impostorRaw.scores) : null;
   if (!eer) absent.eer = "needs both genuine and impostor pairs";
-  const centres = unitCentres(features, labels);
-  const unique = thresholds.map((threshold) => uniqueIdentities(centres, threshold));
 
   let realism: EvalReport["realism"] = null;
+  let real: Awaited<ReturnType<typeof realFeatures>> | undefined;
   if (options.real !== undefined) {
-    const real = await realFeatures(options.real, options);
+    real = await realFeatures(options.real, options);
     if (real.features.length < 2 || features.length < 2) {
       absent.realism =
         `needs two features on each side: current counts are ${features.length} and ${real.features.length}`;
@@ -763,6 +772,21 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
     spread,
     attributes,
     realism,
+    judges: [
+      {
+        name: pack.manifest.files.identity?.npm?.path.split("/").pop()?.replace(/\.onnx$/, "") ?? "identity",
+        independent: false,
+        backend: pack.backend,
+        genuine,
+        impostor,
+        eer,
+        // Vec2Face's 0.4 beside the model's own line on real faces.
+        uniqueIdentities: uniqueAtCalibration(features, labels, calibrationOf(identitySha)),
+        frechetDistance: realism?.frechetDistance ?? null,
+        reference: calibrationOf(identitySha),
+      },
+      ...(options.judge ? [judgeReport(options.judge, embedded.judgeFeatures, labels, real, { pairs, seed })] : []),
+    ],
     absent,
     seconds,
     imagesPerSecond: index.items.length / Math.max(seconds, 1e-9),

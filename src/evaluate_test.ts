@@ -4,6 +4,7 @@ import { unzipSync } from "fflate";
 import { encodeBank } from "./bank.ts";
 import { attributesOfFeatures } from "./estimators/attributes.ts";
 import { embed } from "./estimators/embed.ts";
+import { loadJudge } from "./estimators/judge.ts";
 import { estimatePose } from "./estimators/pose.ts";
 import {
   ABSENT_METRICS,
@@ -266,6 +267,41 @@ Deno.test("evaluateDataset with the default pack: yaw/pitch spread, age, gender 
     assert.ok(!markdown.includes("- spread:") && !markdown.includes("- age:"), markdown);
     const plot = await decodeImage(await Deno.readFile(join(out, REPORT_FILES.pose)));
     assert.deepEqual([plot.width, plot.height], [480, 240]);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("evaluateDataset with the independent judge: both models side by side, the judge's on the same faces", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+  await using judge = await loadJudge({ device: "wasm" });
+  const root = await Deno.makeTempDir();
+  try {
+    await generateDataset({ pack, out: root, ids: 3, perId: 2, seed: 5 });
+    const { report } = await evaluateDataset(root, { pack, judge, real: root });
+    assert.deepEqual(report.judges.map((j) => [j.independent, j.backend]), [[false, "wasm"], [true, "wasm"]]);
+    const [own, independent] = report.judges;
+    // The pack's column is the report's top-level numbers.
+    assert.equal(own.genuine!.mean, report.genuine!.mean);
+    assert.equal(own.eer, report.eer);
+    // The judge's column is the judge's descriptors of the dataset's faces, in dataset order.
+    const index = await openDataset(root);
+    const faces = [];
+    for await (const { bytes } of readDataset(index)) faces.push(await decodeImage(bytes!));
+    const descriptors = await judge.embed(faces);
+    const labels = index.items.map((item) => item.identity);
+    const expected = genuineScores(descriptors, labels, { pairs: 1_000_000, seed: 0 }).scores;
+    close(independent.genuine!.mean, summarize(expected).mean, 1e-6, "judge genuine");
+    assert.equal(independent.impostor!.count, 12);
+    // Unique identities at the judge's own FAR-1e-3 cosine and at 0.4; its LFW reading is the reference row.
+    assert.deepEqual(independent.uniqueIdentities.map((u) => u.threshold), [judge.calibration.far1e3, 0.4]);
+    assert.equal(independent.reference, judge.calibration);
+    // The dataset against itself as the real faces: a Frechet distance of about 0 in each model's space.
+    close(own.frechetDistance!, 0, 1e-6, "own Frechet");
+    close(independent.frechetDistance!, 0, 1e-6, "judge Frechet");
+    // Without a judge, the pack's model only.
+    const alone = await evaluateDataset(root, { pack });
+    assert.equal(alone.report.judges.length, 1);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -10,18 +10,12 @@
  * @module
  */
 import { join } from "node:path";
-import type { EvalReport, Evaluation } from "./evaluate.ts";
+import type { EvalReport, Evaluation, JudgeReport, PairReport } from "./evaluate.ts";
 import { encodePng } from "./image/codec.ts";
 import { type Color, histogramPlot, imageGrid } from "./image/plot.ts";
 
 /**
  * Colours of the report's plots.
- *
- * @example
- * ```ts
- * import { REPORT_COLORS } from "./report.ts";
- * console.assert(REPORT_COLORS.genuine[1] > REPORT_COLORS.genuine[0]); // green
- * ```
  */
 export const REPORT_COLORS: Readonly<
   Record<"genuine" | "impostor" | "fidelity" | "threshold" | "yaw" | "pitch" | "age", Color>
@@ -37,12 +31,6 @@ export const REPORT_COLORS: Readonly<
 
 /**
  * The names of the files a report consists of.
- *
- * @example
- * ```ts
- * import { REPORT_FILES } from "./report.ts";
- * console.assert(REPORT_FILES.json === "report.json");
- * ```
  */
 export const REPORT_FILES = {
   json: "report.json",
@@ -57,13 +45,6 @@ export const REPORT_FILES = {
 /**
  * The PNGs a report's Markdown links to, by what they show (each only when it
  * was written).
- *
- * @example
- * ```ts
- * import { REPORT_FILES, type ReportImages } from "./report.ts";
- * const images: ReportImages = { similarity: REPORT_FILES.similarity, pose: REPORT_FILES.pose };
- * console.assert(images.age === undefined);
- * ```
  */
 export interface ReportImages {
   /** Genuine and impostor cosines. */
@@ -82,14 +63,113 @@ const fixed = (value: number, digits = 3) => value.toFixed(digits);
 const percent = (value: number) => `${(100 * value).toFixed(2)} %`;
 const count = (value: number) => value.toLocaleString("en-US");
 
+// One column per model: the pack's identity model (which the generator trains against) and the
+// independent judge, each with its own reading of real faces (LFW pairs) as the reference row.
+function identityTable(report: EvalReport): string[] {
+  const { judges, fidelity } = report;
+  const title = (judge: JudgeReport) =>
+    judge.independent ? `${judge.name} (independent judge)` : `${judge.name} (the pack's model, trained against)`;
+  const cell = (value: string | null | undefined) => value ?? "-";
+  const pairCell = (scores: PairReport | null) => scores && `${fixed(scores.mean)} +- ${fixed(scores.std)}`;
+  const sampled = (scores: PairReport | null) =>
+    !scores
+      ? ""
+      : scores.exhaustive
+      ? `all ${count(scores.count)} pairs`
+      : `${count(scores.count)} pairs sampled of ${count(scores.available)} (seed ${report.options.seed})`;
+  const row = (metric: string, values: (string | null | undefined)[], how: string) =>
+    `| ${metric} | ${values.map(cell).join(" | ")} | ${how} |`;
+  const lines = [
+    `| metric | ${judges.map(title).join(" | ")} | how |`,
+    `| --- | ${judges.map(() => "---").join(" | ")} | --- |`,
+  ];
+  if (fidelity) {
+    lines.push(row(
+      "identity fidelity",
+      judges.map((judge) =>
+        judge.independent ? null : `${fixed(fidelity.mean)} +- ${fixed(fidelity.std)} (5th pct ${fixed(fidelity.p5)})`
+      ),
+      `cos(embed(image), its identity vector), ${
+        count(fidelity.count)
+      } images; the vectors live in the pack model's space`,
+    ));
+  }
+  lines.push(
+    row(
+      "genuine cosine",
+      judges.map((j) => pairCell(j.genuine)),
+      `images of one identity, ${sampled(judges[0].genuine)}`,
+    ),
+    row(
+      "impostor cosine",
+      judges.map((j) => pairCell(j.impostor)),
+      `images of different identities, ${sampled(judges[0].impostor)}`,
+    ),
+    row(
+      "EER",
+      judges.map((j) => j.eer && `${percent(j.eer.rate)} at cosine ${fixed(j.eer.threshold)}`),
+      "exact threshold sweep over the pairs above",
+    ),
+    row(
+      "unique identities at the model's LFW FAR-1e-3 cosine",
+      judges.map((j) => {
+        const unique = j.reference && j.uniqueIdentities.find((u) => u.threshold === j.reference!.far1e3);
+        return unique && `${percent(unique.ratio)} (cos ${fixed(unique.threshold)})`;
+      }),
+      "no earlier identity centre (mean unit feature) above the cosine at which 1e-3 of real different people pass",
+    ),
+    row(
+      "unique identities at 0.4",
+      judges.map((j) => {
+        const unique = j.uniqueIdentities.find((u) => u.threshold === 0.4);
+        return unique && `${percent(unique.ratio)} (${count(unique.unique)} of ${count(unique.total)})`;
+      }),
+      "Vec2Face's measure (cosine 0.4, set for ArcFace)",
+    ),
+    row(
+      "Frechet distance to real faces",
+      judges.map((j) => j.frechetDistance === null ? null : fixed(j.frechetDistance, 4)),
+      "unit-length features of the dataset against the real faces given",
+    ),
+    row(
+      "real faces (LFW pairs): accuracy",
+      judges.map((j) => j.reference && `${percent(j.reference.accuracy)} (AUC ${fixed(j.reference.auc, 4)})`),
+      "the model itself on LFW `pairs.txt`, 10-fold, our alignment: the reference",
+    ),
+    row(
+      "real faces (LFW pairs): genuine / impostor / EER",
+      judges.map((j) =>
+        j.reference &&
+        `${fixed(j.reference.genuineMean)} / ${fixed(j.reference.impostorMean)} / ${percent(j.reference.eer)}`
+      ),
+      "what the rows above read on photos of real people",
+    ),
+  );
+  for (const unique of report.uniqueIdentities) {
+    if (judges[0].uniqueIdentities.some((u) => u.threshold === unique.threshold)) continue;
+    lines.push(row(
+      `unique identities at ${unique.threshold}`,
+      judges.map((j) =>
+        j.independent ? null : `${percent(unique.ratio)} (${count(unique.unique)} of ${count(unique.total)})`
+      ),
+      "as asked (uniqueThresholds)",
+    ));
+  }
+  if (!judges.some((judge) => judge.independent)) {
+    lines.push("", "No independent judge read this dataset: the numbers above are the pack's own model's only.");
+  }
+  return lines;
+}
+
 /**
  * The report as Markdown: what was evaluated, a table of the metrics with
  * how each was measured, a table of the pose spread and the attributes (when
  * measured), the plots that exist (`images` names them) and the metrics that
  * are absent, with the reason.
  *
- * @example
+ * @example Markdown of a small hand-made report
  * ```ts
+ * import assert from "node:assert/strict";
  * import { reportMarkdown } from "./report.ts";
  * import type { EvalReport } from "./evaluate.ts";
  * const summary = { count: 2, mean: 0.5, std: 0.1, min: 0.4, p5: 0.41, median: 0.5, max: 0.6 };
@@ -106,13 +186,18 @@ const count = (value: number) => value.toLocaleString("en-US");
  *   eer: { rate: 0.25, threshold: 0.3 },
  *   uniqueIdentities: [{ threshold: 0.4, unique: 2, total: 2, ratio: 1 }],
  *   spread: null, attributes: null, realism: null, absent: { fidelity: "no bank" }, seconds: 1, imagesPerSecond: 4,
+ *   judges: [{ name: "fr_feature", independent: false, backend: "wasm", genuine: { ...summary, available: 2,
+ *     exhaustive: true, histogram }, impostor: { ...summary, mean: 0.01, available: 4, exhaustive: true, histogram },
+ *     eer: { rate: 0.25, threshold: 0.3 }, uniqueIdentities: [{ threshold: 0.4, unique: 2, total: 2, ratio: 1 }],
+ *     frechetDistance: null, reference: null }],
  * };
  * const markdown = reportMarkdown(report, { similarity: "similarity.png" });
- * console.assert(markdown.includes("| EER | 25.00 %") && markdown.includes("![genuine and impostor"));
+ * assert.ok(markdown.includes("| EER | 25.00 %"));
+ * assert.ok(markdown.includes("![genuine and impostor"));
  * ```
  */
 export function reportMarkdown(report: EvalReport, images: ReportImages = {}): string {
-  const { dataset, model, genuine, impostor, eer, fidelity, realism, spread, attributes } = report;
+  const { dataset, model, eer, realism, spread, attributes } = report;
   const lines: string[] = [];
   lines.push(`# Dataset quality report: ${dataset.path}`, "");
   lines.push(
@@ -121,51 +206,15 @@ export function reportMarkdown(report: EvalReport, images: ReportImages = {}): s
       (dataset.aligned > 0 ? ` (${count(dataset.aligned)} after face alignment)` : "") +
       (dataset.noFace > 0 ? `, ${count(dataset.noFace)} without a face` : "") +
       (dataset.unreadable > 0 ? `, ${count(dataset.unreadable)} unreadable` : "") +
-      `. Judge: the identity model of pack \`${model.pack}\` (${model.packSha256.slice(0, 12)}) on ${model.backend}. ` +
+      `. Pack \`${model.pack}\` (${model.packSha256.slice(0, 12)}) on ${model.backend}. ` +
       `${fixed(report.seconds, 1)} s, ${fixed(report.imagesPerSecond, 1)} images/s.`,
     "",
   );
-  lines.push("| metric | value | how |", "| --- | --- | --- |");
-  const pairs = (scores: NonNullable<typeof genuine>) =>
-    scores.exhaustive
-      ? `all ${count(scores.count)} pairs`
-      : `${count(scores.count)} pairs sampled of ${count(scores.available)} (seed ${report.options.seed})`;
-  if (fidelity) {
-    lines.push(
-      `| identity fidelity | ${fixed(fidelity.mean)} +- ${fixed(fidelity.std)} (5th pct ${fixed(fidelity.p5)}) | ` +
-        `cos(embed(image), its identity vector), ${count(fidelity.count)} images |`,
-    );
-  }
-  if (genuine) {
-    lines.push(
-      `| genuine cosine | ${fixed(genuine.mean)} +- ${fixed(genuine.std)} | images of one identity, ${
-        pairs(genuine)
-      } |`,
-    );
-  }
-  if (impostor) {
-    lines.push(
-      `| impostor cosine | ${fixed(impostor.mean)} +- ${fixed(impostor.std)} | images of different identities, ${
-        pairs(impostor)
-      } |`,
-    );
-  }
-  if (eer) {
-    lines.push(
-      `| EER | ${percent(eer.rate)} at cosine ${fixed(eer.threshold)} | exact threshold sweep over the pairs above |`,
-    );
-  }
-  for (const unique of report.uniqueIdentities) {
-    lines.push(
-      `| unique identities at ${unique.threshold} | ${percent(unique.ratio)} (${count(unique.unique)} of ${
-        count(unique.total)
-      }) | no earlier identity centre (mean unit feature) above cosine ${unique.threshold} (Vec2Face) |`,
-    );
-  }
+  lines.push(...identityTable(report), "");
   if (realism) {
     lines.push(
-      `| Frechet distance to real faces | ${fixed(realism.frechetDistance, 4)} | unit-length identity features, ` +
-        `${count(dataset.embedded)} vs ${count(realism.real.embedded)} real (${realism.real.path}) |`,
+      `Real faces for the Frechet distances: ${count(realism.real.embedded)} of ${realism.real.path}.`,
+      "",
     );
   }
   lines.push("");
@@ -240,13 +289,12 @@ export function reportMarkdown(report: EvalReport, images: ReportImages = {}): s
  * Checks that `out` can hold a report (a folder, or nothing yet) before any
  * slow work; throws a `TypeError` when it is a file.
  *
- * @example
+ * @example A file cannot hold a report
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkReportFolder } from "./report.ts";
  * const file = await Deno.makeTempFile();
- * let message = "";
- * await checkReportFolder(file).catch((error) => message = error.message);
- * console.assert(message.endsWith("current path is a file, not a folder"));
+ * await assert.rejects(checkReportFolder(file), { name: "TypeError", message: /current path is a file, not a folder$/ });
  * await Deno.remove(file);
  * ```
  */
@@ -273,8 +321,9 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
  * `report.md` and `report.json` last, each under a temporary name renamed
  * when complete. Returns the paths written.
  *
- * @example
+ * @example Report on a generated four-image dataset
  * ```ts
+ * import assert from "node:assert/strict";
  * import { evaluateDataset } from "./evaluate.ts";
  * import { generateDataset } from "./dataset/generate.ts";
  * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
@@ -283,7 +332,8 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
  * const data = await Deno.makeTempDir(), out = await Deno.makeTempDir();
  * await generateDataset({ pack, out: data, ids: 2, perId: 2, overwrite: true });
  * const written = await writeReport(out, await evaluateDataset(data, { pack }));
- * console.assert(written.length === 5 && JSON.parse(await Deno.readTextFile(`${out}/report.json`)).version === 1);
+ * assert.equal(written.length, 5);
+ * assert.equal(JSON.parse(await Deno.readTextFile(`${out}/report.json`)).version, 1);
  * await Deno.remove(data, { recursive: true });
  * await Deno.remove(out, { recursive: true });
  * ```

@@ -5,6 +5,18 @@ import { decodeImage } from "./image/codec.ts";
 import { blankImage } from "./image/plot.ts";
 import { checkReportFolder, REPORT_FILES, reportMarkdown, writeReport } from "./report.ts";
 
+const reference = {
+  accuracy: 0.9917,
+  accuracyStd: 0.004,
+  auc: 0.9991,
+  genuineMean: 0.61,
+  impostorMean: 0.05,
+  eer: 0.008,
+  far1e3: 0.5,
+  far1e4: 0.6,
+  command: "bench/lfw_eval.ts",
+};
+
 function sampleReport(): EvalReport {
   const summary = { count: 190, mean: 0.4567, std: 0.1, min: 0.1, p5: 0.3, median: 0.45, max: 0.9 };
   const histogram = { min: -0.5, max: 1, counts: Array.from({ length: 75 }, (_, k) => (k > 40 ? 2 : 0)) };
@@ -78,6 +90,40 @@ function sampleReport(): EvalReport {
       frechetDistance: 0.12345,
       real: { path: "lfw", images: 500, embedded: 490, noFace: 10, unreadable: 0 },
     },
+    judges: [
+      {
+        name: "fr_feature",
+        independent: false,
+        backend: "native",
+        genuine: { ...summary, available: 1881, exhaustive: false, histogram },
+        impostor: { ...summary, count: 1000, mean: 0.0071, available: 17622, exhaustive: false, histogram },
+        eer: { rate: 0.0088, threshold: 0.2123 },
+        uniqueIdentities: [{ threshold: 0.5, unique: 8, total: 10, ratio: 0.8 }, {
+          threshold: 0.4,
+          unique: 9,
+          total: 10,
+          ratio: 0.9,
+        }],
+        frechetDistance: 0.12345,
+        reference: { ...reference, far1e3: 0.5 },
+      },
+      {
+        name: "face-api",
+        independent: true,
+        backend: "native",
+        genuine: { ...summary, mean: 0.8123, available: 1881, exhaustive: false, histogram },
+        impostor: { ...summary, count: 1000, mean: 0.7012, available: 17622, exhaustive: false, histogram },
+        eer: { rate: 0.034, threshold: 0.75 },
+        uniqueIdentities: [{ threshold: 0.93, unique: 1, total: 10, ratio: 0.1 }, {
+          threshold: 0.4,
+          unique: 1,
+          total: 10,
+          ratio: 0.1,
+        }],
+        frechetDistance: 0.5,
+        reference: { ...reference, accuracy: 0.989, genuineMean: 0.95, impostorMean: 0.8, far1e3: 0.93 },
+      },
+    ],
     absent: { realism: "no real faces given" },
     seconds: 12.5,
     imagesPerSecond: 16,
@@ -96,12 +142,18 @@ Deno.test("reportMarkdown: the table says what was measured and how", () => {
     const line of [
       "# Dataset quality report: out/demo",
       "200 images of 10 identities (webdataset); 198 embedded, 2 unreadable.",
-      "| identity fidelity | 0.610 +- 0.100 (5th pct 0.300) | cos(embed(image), its identity vector), 198 images |",
-      "| genuine cosine | 0.457 +- 0.100 | images of one identity, 190 pairs sampled of 1,881 (seed 3) |",
-      "| impostor cosine | 0.007 +- 0.100 | images of different identities, 1,000 pairs sampled of 17,622 (seed 3) |",
-      "| EER | 0.88 % at cosine 0.212 |",
-      "| unique identities at 0.4 | 90.00 % (9 of 10) |",
-      "| Frechet distance to real faces | 0.1235 | unit-length identity features, 198 vs 490 real (lfw) |",
+      "| metric | fr_feature (the pack's model, trained against) | face-api (independent judge) | how |",
+      "| identity fidelity | 0.610 +- 0.100 (5th pct 0.300) | - | cos(embed(image), its identity vector), 198 images",
+      "| genuine cosine | 0.457 +- 0.100 | 0.812 +- 0.100 | images of one identity, 190 pairs sampled of 1,881 (seed 3) |",
+      "| impostor cosine | 0.007 +- 0.100 | 0.701 +- 0.100 | images of different identities, 1,000 pairs sampled of " +
+      "17,622 (seed 3) |",
+      "| EER | 0.88 % at cosine 0.212 | 3.40 % at cosine 0.750 |",
+      "| unique identities at the model's LFW FAR-1e-3 cosine | 80.00 % (cos 0.500) | 10.00 % (cos 0.930) |",
+      "| unique identities at 0.4 | 90.00 % (9 of 10) | 10.00 % (1 of 10) |",
+      "| Frechet distance to real faces | 0.1235 | 0.5000 |",
+      "| real faces (LFW pairs): accuracy | 99.17 % (AUC 0.9991) | 98.90 % (AUC 0.9991) |",
+      "| real faces (LFW pairs): genuine / impostor / EER | 0.610 / 0.050 / 0.80 % | 0.950 / 0.800 / 0.80 % |",
+      "Real faces for the Frechet distances: 490 of lfw.",
       "![genuine and impostor cosines](similarity.png)",
       "![contact sheet](contact_sheet.png)",
       "## Spread and attributes",
@@ -129,7 +181,10 @@ Deno.test("reportMarkdown: the table says what was measured and how", () => {
     spread: null,
     attributes: null,
   });
-  assert.ok(!bare.includes("identity fidelity") && !bare.includes("Frechet") && !bare.includes("!["));
+  assert.ok(!bare.includes("identity fidelity") && !bare.includes("Real faces for") && !bare.includes("!["));
+  // Without the independent judge, the report says its numbers are the pack's model's only.
+  const packOnly = reportMarkdown({ ...sampleReport(), judges: sampleReport().judges.slice(0, 1) });
+  assert.ok(packOnly.includes("No independent judge read this dataset") && !packOnly.includes("face-api"));
   assert.ok(!bare.includes("Spread and attributes") && !bare.includes("| yaw |"));
   // Pose without the attribute heads: the yaw and pitch rows only.
   const poseOnly = reportMarkdown({ ...sampleReport(), attributes: null });
