@@ -13,14 +13,14 @@ floor):
 
 - input: the 112x112 ArcFace-aligned face, downscaled to 56x56 (2x2 area
   average), RGB scaled to [-1, 1];
-- backbone (a ResNet-18-like net at a quarter of its width and one block per
-  stage, insightface "IR" blocks BN-conv3x3-BN-PReLU-conv3x3(stride)-BN plus
-  shortcut): stem conv3x3 3->32 + BN + PReLU at 56x56, then IR blocks
-  32->64 (stride 2, 28x28), 64->128 (stride 2, 14x14), 128->128 (stride 2,
-  7x7);
-- head: BN, depthwise 7x7 "global depthwise conv" (as MobileFaceNet), flatten,
-  linear 128->128, BN: a 128-d embedding (0.53 M parameters without the
-  classifier);
+- backbone (a ResNet-like net, sized to train 500 steps of 128 in minutes on
+  2 CPU cores): stem conv3x3 3->32 stride 2 + BN + PReLU (28x28), then two
+  ResNet basic blocks, downsampling first (conv3x3 stride 2-BN-PReLU-conv3x3-BN
+  + 1x1 stride-2 shortcut, PReLU): 32->64 (14x14), 64->128 (7x7);
+- head (as MobileFaceNet's): conv1x1 128->256 + BN + PReLU, depthwise 7x7
+  "global depthwise conv" + BN, flatten, linear 256->128, BN: a 128-d
+  embedding (368,832 parameters without the classifier; about 25 M
+  multiply-adds per face);
 - loss: CosFace (large-margin cosine) with s = 30, m = 0.35 over the training
   identities (a 128 x C weight, not part of the embedding network);
 - training: SGD, momentum 0.9, weight decay 5e-4 (not on BN/PReLU), learning
