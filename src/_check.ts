@@ -45,7 +45,7 @@ export function checkCount(value: unknown, name: string, max = Number.MAX_SAFE_I
  * Checks a cosine separation threshold: a number in (-1, 1]; `doing` says
  * what it is for (`"sample identities"`).
  *
- * @example
+ * @example A threshold in (-1, 1], and one out of it
  * ```ts
  * import assert from "node:assert/strict";
  * import { checkThreshold } from "./_check.ts";

@@ -9,7 +9,7 @@
 /**
  * Whether `path` exists (a link counts, whatever it points to).
  *
- * @example
+ * @example A folder that exists, and a path that does not
  * ```ts
  * import assert from "node:assert/strict";
  * import { exists } from "./_fs.ts";
@@ -57,9 +57,29 @@ export async function writeAtomic(
 }
 
 /**
+ * The bytes of `parts`, one after the other, in one array.
+ *
+ * @example Two parts joined
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { concatBytes } from "./_fs.ts";
+ * assert.deepEqual(concatBytes([new Uint8Array([1]), new Uint8Array([2, 3])]), new Uint8Array([1, 2, 3]));
+ * ```
+ */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/**
  * Writes all of `bytes` to an open file (`write` may write fewer).
  *
- * @example
+ * @example Exact reads, and a file that ends too soon
  * ```ts
  * import assert from "node:assert/strict";
  * import { writeAll } from "./_fs.ts";
@@ -78,7 +98,7 @@ export async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<vo
  * Reads exactly `length` bytes at `offset`; a shorter file is a `RangeError`
  * naming `name`.
  *
- * @example
+ * @example Writing many bytes to an open file
  * ```ts
  * import assert from "node:assert/strict";
  * import { readAt } from "./_fs.ts";
@@ -109,7 +129,7 @@ export async function readAt(file: Deno.FsFile, offset: number, length: number, 
  * Buffered appends to an open file (the manifest, `train.idx`): few system
  * calls for many short lines.
  *
- * @example
+ * @example Two lines, buffered
  * ```ts
  * import assert from "node:assert/strict";
  * import { LineSink } from "./_fs.ts";

@@ -9,7 +9,7 @@ import denoJson from "../deno.json" with { type: "json" };
 /**
  * Defaults and limits shared by the library, the CLI and the HTTP handler.
  *
- * @example
+ * @example The table is frozen
  * ```ts
  * import assert from "node:assert/strict";
  * import { DEFAULTS } from "./defaults.ts";
@@ -45,7 +45,7 @@ export const DEFAULTS: Readonly<{
 /**
  * The library version, as in `deno.json`.
  *
- * @example
+ * @example The version in deno.json
  * ```ts
  * import assert from "node:assert/strict";
  * import { VERSION } from "./defaults.ts";

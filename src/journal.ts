@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { readAt, writeAll, writeAtomic } from "./_fs.ts";
+import { concatBytes, readAt, writeAll, writeAtomic } from "./_fs.ts";
 import { Vec2FaceError } from "./errors.ts";
 
 /**
@@ -154,7 +154,7 @@ async function* lines(file: Deno.FsFile): AsyncGenerator<{ offset: number; bytes
     let from = 0;
     for (let newline = chunk.indexOf(10); newline !== -1; newline = chunk.indexOf(10, from)) {
       pending.push(chunk.slice(from, newline));
-      const bytes = pending.length === 1 ? pending[0] : concat(pending);
+      const bytes = pending.length === 1 ? pending[0] : concatBytes(pending);
       yield { offset, bytes };
       offset += bytes.length + 1;
       pending = [];
@@ -162,16 +162,6 @@ async function* lines(file: Deno.FsFile): AsyncGenerator<{ offset: number; bytes
     }
     if (from < chunk.length) pending.push(chunk.slice(from));
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
 
 function parseLine(bytes: Uint8Array): Record<string, unknown> | undefined {

@@ -9,7 +9,7 @@
  */
 import { basename, join, relative } from "node:path";
 import { unzipSync } from "fflate";
-import { readAt } from "./_fs.ts";
+import { concatBytes, readAt } from "./_fs.ts";
 import { sha256 } from "./_hash.ts";
 import { FILES } from "./dataset/layout.ts";
 import { type BankInfo, decodeBank } from "./bank.ts";
@@ -121,14 +121,7 @@ async function readRecord(file: Deno.FsFile, offset: number, name: string): Prom
     if (cflag === 0 || cflag === 3) break;
     parts.push(MAGIC_BYTES);
   }
-  if (parts.length === 1) return parts[0];
-  const payload = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    payload.set(part, at);
-    at += part.length;
-  }
-  return payload;
+  return parts.length === 1 ? parts[0] : concatBytes(parts);
 }
 
 /** A RecordIO label (a class, or a label vector whose first value is the class) as an integer. */

@@ -8,7 +8,7 @@
  * @module
  */
 import { join } from "node:path";
-import { exists, LineSink, writeAll, writeAtomic } from "../_fs.ts";
+import { concatBytes, exists, LineSink, writeAll, writeAtomic } from "../_fs.ts";
 import { Sha256, sha256, sha256File, Sha256Stream } from "../_hash.ts";
 import { type DatasetEdit, generateSamples, type Sample } from "../dataset.ts";
 import type { ManifestRow, ProgressJournal, UnitRecord } from "../journal.ts";
@@ -251,13 +251,7 @@ async function writeIdentityRecords(
     pending += frame.length;
     position += frame.length;
     if (pending >= 1 << 16 || identity === ids - 1) {
-      const joined = new Uint8Array(pending);
-      let at = 0;
-      for (const chunk of chunks) {
-        joined.set(chunk, at);
-        at += chunk.length;
-      }
-      await writeAll(file, joined);
+      await writeAll(file, concatBytes(chunks));
       chunks.length = 0;
       pending = 0;
     }
