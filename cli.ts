@@ -21,11 +21,11 @@ import { checkCount } from "./src/_check.ts";
 import { writeAtomic } from "./src/_fs.ts";
 import { DEFAULTS } from "./src/defaults.ts";
 import { Vec2FaceError } from "./src/errors.ts";
-import { fetchDataset, type FetchProgress } from "./src/fetch.ts";
+import { fetchDataset } from "./src/fetch.ts";
 import { createHandler } from "./src/http.ts";
-import { type EvalReport, evaluateDataset, type EvaluateProgress, type JudgeReport } from "./src/evaluate.ts";
+import { type EvalReport, evaluateDataset, type JudgeReport } from "./src/evaluate.ts";
 import { JUDGE_SOURCE, loadJudge, pullJudgeModel } from "./src/estimators/judge.ts";
-import { generateDataset, type GenerateProgress, type GenerateResult } from "./src/dataset/generate.ts";
+import { generateDataset, type GenerateResult } from "./src/dataset/generate.ts";
 import { type DatasetFormat, parseShare, planDataset, type WorkerShare } from "./src/dataset/plan.ts";
 import { prepareOutput } from "./src/dataset/run.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
@@ -40,6 +40,7 @@ import { type EmbeddedPhotos, embedPhotos, findImages } from "./src/estimators/e
 import { edit, type EditTargets } from "./src/edit.ts";
 import { type ReferenceIdentities, referenceIdentities } from "./src/reference.ts";
 import { encodePng } from "./src/image/codec.ts";
+import type { Progress } from "./src/progress.ts";
 
 const USAGE = `vec2face: synthetic face-recognition datasets (Vec2Face)
 
@@ -161,12 +162,12 @@ function float(value: string | undefined, flag: string): number | undefined {
   return number;
 }
 
-function progressBar(label: string): (done: number, total: number) => void {
+function progressBar(label: string): (progress: Progress) => void {
   if (!Deno.stderr.isTerminal()) return () => {};
   const encoder = new TextEncoder();
   const started = performance.now();
   let last = 0;
-  return (done, total) => {
+  return ({ done, total }) => {
     const now = performance.now();
     if (done < total && now - last < 100) return;
     last = now;
@@ -284,7 +285,7 @@ async function commandGenerate(args: string[]): Promise<void> {
     bank,
     edit,
     sources: fromImages && sourcesOf(fromImages, values["from-images"]!, ids),
-    onProgress: (p: GenerateProgress) => bars[p.stage](p.done, p.total),
+    onProgress: (p) => bars[p.stage](p),
   });
   const seconds = (performance.now() - started) / 1000;
   if (share) return say(shareSummary(result, share, values.out, seconds));
@@ -384,7 +385,7 @@ async function commandSample(args: string[]): Promise<void> {
     prior: pack.prior,
     threshold,
     seed,
-    onProgress: (p) => bar(p.accepted, p.target),
+    onProgress: bar,
   });
   const info = sampledBankInfo(pack.sha256, pack.manifest.files.prior.sha256, { threshold, seed }, result);
   await saveBank(values.out, result.vectors, info, { half: values.half });
@@ -592,7 +593,7 @@ async function commandEval(args: string[]): Promise<void> {
     seed,
     uniqueThresholds: thresholds,
     judge,
-    onProgress: (p: EvaluateProgress) => bars[p.stage](p.done, p.total),
+    onProgress: (p) => bars[p.stage](p),
   });
   await writeReport(values.out, evaluation);
   const { report } = evaluation;
@@ -717,7 +718,7 @@ async function commandFetch(args: string[]): Promise<void> {
     perHandler: integer(values["per-handler"], "--per-handler"),
     overwrite: values.overwrite,
     resume: values.resume,
-    onProgress: (p: FetchProgress) => bar(p.done, p.total),
+    onProgress: bar,
     onWarning: (line) => say(`warning: ${line}`),
   });
   const seconds = (performance.now() - started) / 1000;
@@ -847,7 +848,7 @@ async function commandEdit(args: string[]): Promise<void> {
         attributes: result.attributes,
       };
       await log.write(new TextEncoder().encode(JSON.stringify(row) + "\n"));
-      bar(index + 1, vectors.length);
+      bar({ done: index + 1, total: vectors.length });
     }
   } finally {
     log.close();

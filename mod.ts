@@ -4,11 +4,25 @@
  * 112x112 faces; identities are sampled well apart, images of one identity vary
  * by noise on its vector and random token masks.
  *
+ * This entry point is the workflow: load a pack ({@linkcode loadPack}),
+ * sample identities ({@linkcode sample}), vary and render them
+ * ({@linkcode perturb}, {@linkcode render}, {@linkcode edit}), generate, fetch,
+ * open and read datasets ({@linkcode generateDataset}, {@linkcode fetchDataset},
+ * {@linkcode openDataset}, {@linkcode readDataset}), render any one dataset
+ * image again ({@linkcode renderDatasetImage}), evaluate them
+ * ({@linkcode evaluateDataset}, {@linkcode writeReport}) and fit a prior to
+ * real faces ({@linkcode fitPrior}). Long calls report `{ done, total, stage? }`
+ * ({@linkcode Progress}) to `onProgress`. More in the subpaths:
+ * `@vec2face/vec2face/formats` (zip, tar and RecordIO streams and readers,
+ * image codecs, bank files), `/metrics` (identity metrics and the evaluation
+ * report's parts), `/estimators` (embed, align, detect, landmarks, pose,
+ * attributes, the independent judge), `/http` (the render server) and `/cli`.
+ *
  * @example Render two faces of one new identity
  * ```ts
  * import assert from "node:assert/strict";
  * import { loadPack, perturb, render, sample } from "./mod.ts";
- * await using pack = await loadPack(undefined, { device: "wasm" });
+ * await using pack = await loadPack({ device: "wasm" });
  * const { vectors } = await sample(1, { prior: pack.prior, threshold: pack.manifest.separationThreshold, seed: 1 });
  * const variations = perturb([vectors[0], vectors[0]], { sigmas: pack.manifest.sigmas, seed: 1 });
  * const faces = await render(variations, { pack, seed: 1 });
@@ -16,159 +30,67 @@
  * assert.equal(faces[0].width, 112);
  * ```
  *
+ * @example Generate a dataset, read it back, and render its image 2 of identity 0 again
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { generateDataset, loadPack, openDataset, readDataset, renderDatasetImage } from "./mod.ts";
+ * import { encodeJpeg } from "./formats.ts";
+ * await using pack = await loadPack({ device: "wasm" });
+ * const out = await Deno.makeTempDir();
+ * const bank = [pack.prior.mean];
+ * const stages = new Set<string | undefined>();
+ * await generateDataset({ pack, out, ids: 1, perId: 3, seed: 7, bank, onProgress: (p) => stages.add(p.stage) });
+ * assert.ok(stages.has("render"));
+ * const face = await renderDatasetImage({ pack, identities: bank, perId: 3, seed: 7, identity: 0, image: 2 });
+ * const index = await openDataset(out);
+ * const images = await Array.fromAsync(readDataset(index));
+ * assert.equal(images.length, 3);
+ * assert.deepEqual(await encodeJpeg(face, 90), images[2].bytes); // the dataset's file, byte for byte
+ * await Deno.remove(out, { recursive: true });
+ * ```
+ *
  * @module
  */
-export {
-  type Backend,
-  type Device,
-  DEVICES,
-  type FloatTensor,
-  type OnnxSession,
-  type TensorData,
-} from "./src/_backend.ts";
 export { Vec2FaceError, type Vec2FaceErrorCode } from "./src/errors.ts";
+export type { Progress } from "./src/progress.ts";
+export type { Backend, Device } from "./src/_backend.ts";
 export {
   DEFAULT_PACK,
-  type FileRole,
   FIXTURE_PACK,
   loadPack,
   type LoadPackOptions,
   ModelPack,
-  type NpmSource,
-  type PackFile,
   type PackManifest,
 } from "./src/model_pack.ts";
+export { fitPrior, type FitPriorOptions, type Prior } from "./src/prior.ts";
 export { sample, type SampleEngine, type SampleOptions, type SampleProgress, type SampleResult } from "./src/sample.ts";
-export { perturb, type PerturbOptions, sigmaForImage, VEC2FACE_SHARES, VEC2FACE_SIGMAS } from "./src/perturb.ts";
+export { perturb, type PerturbOptions } from "./src/perturb.ts";
 export { type HeadPose, render, type RenderOptions } from "./src/render.ts";
+export type { RgbImage } from "./src/image/codec.ts";
+export { type DatasetEdit, renderDatasetImage, type RenderDatasetImageOptions } from "./src/dataset.ts";
 export {
   edit,
-  EDIT_ATTRIBUTES,
-  EDIT_TOLERANCES,
   type EditAttribute,
   type EditOptions,
   type EditResult,
   type EditTargets,
-  LANDMARK_YAW_SLACK,
   type MeasuredAttributes,
 } from "./src/edit.ts";
-export {
-  estimateLandmarkYaw,
-  estimatePose,
-  expectedLandmarkYaw,
-  type Pose,
-  type PoseOptions,
-} from "./src/estimators/pose.ts";
-export {
-  type AttributeOptions,
-  attributesOfFeatures,
-  estimateAttributes,
-  type FaceAttributes,
-} from "./src/estimators/attributes.ts";
-export { drawMask, type MaskRatio, type TokenLayout, type TokenMask, VEC2FACE_LAYOUT } from "./src/mask.ts";
-export { Random, Stream } from "./src/random.ts";
-export { parsePrior, type Prior } from "./src/prior.ts";
-export { type BankInfo, decodeBank, type DecodeBankOptions, encodeBank } from "./src/bank.ts";
-export {
-  type DatasetEdit,
-  generateSamples,
-  type GenerateSamplesOptions,
-  type Sample,
-  samplePath,
-} from "./src/dataset.ts";
-export { type ReferenceIdentities, referenceIdentities, type ReferenceOptions } from "./src/reference.ts";
-export { checkFormat, DATASET_FORMATS, type DatasetFormat, parseShare, type WorkerShare } from "./src/dataset/plan.ts";
 export {
   generateDataset,
   type GenerateOptions,
   type GenerateProgress,
   type GenerateResult,
 } from "./src/dataset/generate.ts";
-export { type ShardEntry, ZipShardStream, ZipShardWriter } from "./src/shard.ts";
+export type { DatasetFormat, PlanOptions, WorkerShare } from "./src/dataset/plan.ts";
 export { fetchDataset, type FetchOptions, type FetchProgress, type FetchResult } from "./src/fetch.ts";
-export {
-  tarHeader,
-  TarShardStream,
-  webDatasetEntries,
-  webDatasetKey,
-  type WebDatasetSample,
-} from "./src/webdataset.ts";
-export {
-  frameRecord,
-  headerRecord,
-  identityRecord,
-  imageRecordIndex,
-  IR_HEADER_SIZE,
-  packRecord,
-  propertyText,
-  RECORDIO_MAGIC,
-  type RecordIOEntry,
-  RecordIOStream,
-} from "./src/recordio.ts";
-export { decodeImage, encodeJpeg, encodePng, type RgbImage } from "./src/image/codec.ts";
-export { cosineSimilarity } from "./src/vectors.ts";
-export { embed, type EmbedOptions } from "./src/estimators/embed.ts";
-export { type AlignedFace, alignFaces, type AlignFacesOptions } from "./src/estimators/align_faces.ts";
-export {
-  type EmbeddedPhotos,
-  embedPhotos,
-  type EmbedPhotosOptions,
-  findImages,
-} from "./src/estimators/embed_photos.ts";
-export type { DetectOptions } from "./src/estimators/detect.ts";
-export type { BorderMode } from "./src/image/transform.ts";
-export type { Detection, EstimatorRole, FaceBox, Point, SessionProvider } from "./src/estimators/types.ts";
-export {
-  type EqualErrorRate,
-  equalErrorRate,
-  frechetDistance,
-  type GaussianStats,
-  gaussianStats,
-  genuineScores,
-  type Histogram,
-  histogram,
-  impostorScores,
-  type PairOptions,
-  type PairScores,
-  quantile,
-  summarize,
-  type Summary,
-  type UniqueIdentities,
-  uniqueIdentities,
-  unitCentres,
-  unitVectors,
-} from "./src/metrics.ts";
 export {
   type DatasetImage,
   type DatasetIndex,
   type DatasetItem,
-  type DatasetLayout,
   openDataset,
   readDataset,
 } from "./src/read_dataset.ts";
-export {
-  ABSENT_METRICS,
-  AGE_HISTOGRAM_RANGE,
-  type AttributesReport,
-  type DistributionReport,
-  embedDataset,
-  type EmbedDatasetOptions,
-  type EmbeddedDataset,
-  type EvalReport,
-  evaluateDataset,
-  type EvaluateOptions,
-  type EvaluateProgress,
-  type Evaluation,
-  HISTOGRAM_RANGE,
-  type PairReport,
-  POSE_HISTOGRAM_RANGE,
-  type SpreadReport,
-} from "./src/evaluate.ts";
-export {
-  checkReportFolder,
-  REPORT_COLORS,
-  REPORT_FILES,
-  type ReportImages,
-  reportMarkdown,
-  writeReport,
-} from "./src/report.ts";
+export { evaluateDataset, type EvaluateOptions, type EvaluateProgress, type Evaluation } from "./src/evaluate.ts";
+export { writeReport } from "./src/report.ts";
+export { type Judge, loadJudge, type LoadJudgeOptions } from "./src/estimators/judge.ts";

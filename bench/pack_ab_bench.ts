@@ -16,7 +16,7 @@ import { drawMask } from "../src/mask.ts";
 import { quantile } from "../src/metrics.ts";
 import { loadPack } from "../src/model_pack.ts";
 import { perturbVector } from "../src/perturb.ts";
-import { Random, Stream } from "../src/random.ts";
+import { Random, STREAM_TAGS } from "../src/random.ts";
 import { generatorOutput } from "../src/render.ts";
 import { sample } from "../src/sample.ts";
 
@@ -80,10 +80,10 @@ try {
     });
     vectors = values.unperturbed
       ? drawn
-      : drawn.map((vector, n) => perturbVector(vector, sigma, Random.from(1, Stream.perturb, n, 0)));
+      : drawn.map((vector, n) => perturbVector(vector, sigma, Random.from(1, STREAM_TAGS.perturb, n, 0)));
     kind = values.unperturbed ? "prior draws" : `perturbed at sigma ${sigma}`;
   }
-  const masks = vectors.map((_, n) => drawMask(Random.from(1, Stream.mask, n, 0), first.manifest));
+  const masks = vectors.map((_, n) => drawMask(Random.from(1, STREAM_TAGS.mask, n, 0), first.manifest));
   const rates: number[][] = packs.map(() => []);
   for (const pack of packs) await generatorOutput(pack, vectors.slice(0, batchSize), masks.slice(0, batchSize));
   for (let round = 0; round < rounds; round++) {

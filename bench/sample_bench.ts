@@ -15,7 +15,7 @@
 import { parseArgs } from "node:util";
 import { DEFAULT_PACK, loadPack } from "../src/model_pack.ts";
 import { drawFromPrior, parsePrior, type Prior } from "../src/prior.ts";
-import { Random, Stream } from "../src/random.ts";
+import { Random, STREAM_TAGS } from "../src/random.ts";
 import { sample, type SampleEngine } from "../src/sample.ts";
 import { norm } from "../src/vectors.ts";
 
@@ -72,7 +72,7 @@ function bruteForce(
   let candidates = 0;
   while (vectors.length < n) {
     if (performance.now() >= deadline) return { vectors, candidates, complete: false };
-    const candidate = drawFromPrior(prior, Random.from(seed, Stream.candidate, candidates));
+    const candidate = drawFromPrior(prior, Random.from(seed, STREAM_TAGS.candidate, candidates));
     candidates++;
     const length = norm(candidate);
     if (!(length > 0 && length < Infinity)) continue;
@@ -117,7 +117,7 @@ for (const count of counts) {
     seed,
     engine,
     batchSize,
-    onProgress: ({ accepted, candidates }) => {
+    onProgress: ({ done: accepted, candidates }) => {
       if (candidates % 1000 === 0) history[candidates / 1000] = accepted;
       peakRss = Math.max(peakRss, Deno.memoryUsage().rss);
       const mark = curveEvery * (Math.floor((curve.at(-1)?.accepted ?? 0) / curveEvery) + 1);

@@ -70,7 +70,7 @@ try {
     threshold,
     seed,
     signal: controller.signal,
-    onProgress: ({ accepted, candidates }) => {
+    onProgress: ({ done: accepted, candidates }) => {
       latest = { accepted, candidates };
       const now = performance.now();
       if (now - last.time >= every) {

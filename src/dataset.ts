@@ -10,7 +10,7 @@ import { encodeJpeg, type RgbImage } from "./image/codec.ts";
 import { drawMask, type TokenMask } from "./mask.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { perturbVector, sigmaForImage } from "./perturb.ts";
-import { checkSeed, Random, Stream } from "./random.ts";
+import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
 import { checkBatchSize, renderBatch } from "./render.ts";
 import { sha256 } from "./_hash.ts";
 import { edit, type EditResult, type EditTargets } from "./edit.ts";
@@ -35,8 +35,8 @@ export interface DatasetEdit {
   minIdentity?: number;
 }
 
-/** One generated image with its metadata. */
-export interface Sample {
+/** One generated image of a dataset with its metadata. */
+export interface DatasetSample {
   /** Identity index in the dataset. */
   identity: number;
   /** Image index within the identity. */
@@ -93,7 +93,7 @@ export interface GenerateSamplesOptions {
  * assert.equal(samples[1].path, "000000/001.jpg");
  * ```
  */
-export async function* generateSamples(options: GenerateSamplesOptions): AsyncGenerator<Sample> {
+export async function* generateSamples(options: GenerateSamplesOptions): AsyncGenerator<DatasetSample> {
   const { pack, identities } = options;
   const perId = checkCount(options.perId, "images per identity `perId`", DEFAULTS.maxPerId);
   const seed = checkSeed(options.seed);
@@ -105,7 +105,7 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
     throw new RangeError(`Cannot render identities [${start}, ${end}): current bank has ${identities.length}`);
   }
   let pending: { identity: number; image: number }[] = [];
-  const flush = async function* (): AsyncGenerator<Sample> {
+  const flush = async function* (): AsyncGenerator<DatasetSample> {
     options.signal?.throwIfAborted();
     const inputs = pending.map(({ identity, image }) => sampleInput(pack, identities, perId, seed, identity, image));
     let images: RgbImage[];
@@ -116,7 +116,7 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
           await edit(inputs[k].vector, options.edit.targets, {
             pack,
             mask: inputs[k].mask,
-            random: Random.from(seed, Stream.edit, identity, image),
+            random: Random.from(seed, STREAM_TAGS.edit, identity, image),
             budget: options.edit.budget,
             minIdentity: options.edit.minIdentity,
             signal: options.signal,
@@ -199,34 +199,55 @@ export function sampleInput(
   }
   const { sigmas, shares } = pack.manifest;
   const sigma = sigmaForImage(image, perId, sigmas, shares);
-  const vector = perturbVector(identities[identity], sigma, Random.from(seed, Stream.perturb, identity, image));
-  const mask = drawMask(Random.from(seed, Stream.mask, identity, image), pack.layout);
+  const vector = perturbVector(identities[identity], sigma, Random.from(seed, STREAM_TAGS.perturb, identity, image));
+  const mask = drawMask(Random.from(seed, STREAM_TAGS.mask, identity, image), pack.layout);
   return { vector, mask, sigma };
 }
 
+/** Options of {@linkcode renderDatasetImage}: the dataset's spec and which image. */
+export interface RenderDatasetImageOptions {
+  /** The model pack the dataset was generated with. */
+  pack: ModelPack;
+  /** The dataset's identity vectors (its bank, e.g. `identities.npy`). */
+  identities: Float32Array[];
+  /** The dataset's images per identity (the noise sigma of an image depends on it). */
+  perId: number;
+  /** The dataset's seed. */
+  seed: number;
+  /** Identity index, in `0..identities.length-1`. */
+  identity: number;
+  /** Image index within the identity, in `0..perId-1`. */
+  image: number;
+}
+
 /**
- * Renders image `image` of identity `identity` of a dataset to RGB, alone (one
- * generator call of batch 1). Its JPEG is what `generateSamples` writes for it.
+ * Renders exactly image `image` of identity `identity` of a dataset, alone:
+ * the noise from `(seed, perturb, identity, image)`, the token mask from
+ * `(seed, mask, identity, image)`, one generator call of batch 1. Its JPEG at
+ * the dataset's quality is byte for byte the file `generateDataset` wrote for
+ * it (datasets generated with `edit` excepted). `perturb` and `render` do not
+ * reproduce dataset images: their streams are keyed by position in the call.
  *
- * @example One image rendered alone
+ * @example Image 3 of identity 0 is the dataset's image 3 of identity 0
  * ```ts
  * import assert from "node:assert/strict";
- * import { renderSample } from "./dataset.ts";
+ * import { generateSamples, renderDatasetImage } from "./dataset.ts";
+ * import { encodeJpeg } from "./image/codec.ts";
  * import { loadPack } from "./model_pack.ts";
- * await using pack = await loadPack(undefined, { device: "wasm" });
- * const face = await renderSample(pack, [pack.prior.mean], 4, 1, 0, 3);
+ * await using pack = await loadPack({ device: "wasm" });
+ * const spec = { pack, identities: [pack.prior.mean], perId: 4, seed: 1 };
+ * const face = await renderDatasetImage({ ...spec, identity: 0, image: 3 });
  * assert.equal(face.width, 112);
- * assert.equal(face.data.length, 112 * 112 * 3);
+ * const written = await Array.fromAsync(generateSamples(spec));
+ * assert.deepEqual(await encodeJpeg(face, 90), written[3].bytes);
  * ```
+ *
+ * @param options The dataset's pack, identities, perId and seed, and the image.
+ * @returns The 112x112 RGB face.
+ * @throws {RangeError} When the identity or image is out of range, or perId or seed is invalid.
  */
-export async function renderSample(
-  pack: ModelPack,
-  identities: Float32Array[],
-  perId: number,
-  seed: number,
-  identity: number,
-  image: number,
-): Promise<RgbImage> {
+export async function renderDatasetImage(options: RenderDatasetImageOptions): Promise<RgbImage> {
+  const { pack, identities, perId, seed, identity, image } = options;
   const { vector, mask } = sampleInput(pack, identities, perId, seed, identity, image);
   const [face] = await renderBatch(pack, [vector], [mask]);
   return face;

@@ -28,7 +28,7 @@ import { drawMask, type TokenMask } from "./mask.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { decodeNpy } from "./npy.ts";
 import { Vec2FaceError } from "./errors.ts";
-import { checkSeed, Random, Stream } from "./random.ts";
+import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
 import { type HeadPose, renderBatch } from "./render.ts";
 import { cosineSimilarity, norm } from "./vectors.ts";
 
@@ -85,9 +85,17 @@ export interface EditOptions {
   tolerance?: Partial<Record<EditAttribute, number>>;
   /** Seed of the search and, without `mask`, of the token mask (that of `render` image 0). Default 0. */
   seed?: number;
-  /** Token mask to render with (e.g. a dataset image's); default drawn from `seed`. */
+  /**
+   * Token mask to render with (a dataset image's); default drawn from `seed`.
+   *
+   * @ignore
+   */
   mask?: TokenMask;
-  /** Search randomness; default the stream `(seed, edit)`. Datasets pass one stream per image. */
+  /**
+   * Search randomness; default the stream `(seed, edit)`. Datasets pass one stream per image.
+   *
+   * @ignore
+   */
   random?: Random;
   /** Starting pose input for generators with one (`render`'s `poses`); default frontal. */
   pose?: HeadPose;
@@ -304,8 +312,8 @@ function checkEdit(vector: Float32Array, targets: EditTargets, options: EditOpti
     budget,
     batchSize,
     tolerance,
-    mask: options.mask ?? drawMask(Random.from(seed, Stream.mask, 0), pack.layout),
-    random: options.random ?? Random.from(seed, Stream.edit),
+    mask: options.mask ?? drawMask(Random.from(seed, STREAM_TAGS.mask, 0), pack.layout),
+    random: options.random ?? Random.from(seed, STREAM_TAGS.edit),
     needsPose: goals.some(([name]) => name === "yaw" || name === "pitch"),
     yawTarget: goals.find(([name]) => name === "yaw")?.[1],
   };

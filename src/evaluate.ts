@@ -38,6 +38,7 @@ import type { ModelPack } from "./model_pack.ts";
 import { checkSeed } from "./random.ts";
 import { type DatasetIndex, type DatasetItem, type DatasetLayout, openDataset, readDataset } from "./read_dataset.ts";
 import { cosineSimilarity } from "./vectors.ts";
+import type { Progress } from "./progress.ts";
 
 /**
  * Cosine range and bins of the report's histograms (0.02 wide).
@@ -72,7 +73,7 @@ export const ABSENT_METRICS: Readonly<Record<"spread" | "age" | "gender" | "qual
  * Progress of {@linkcode evaluateDataset}: images read and embedded, faces
  * whose pose or attributes are read.
  */
-export interface EvaluateProgress {
+export interface EvaluateProgress extends Progress {
   /**
    * `dataset`: images of the evaluated dataset read (and handed to the
    * identity model); `pose`: of them, faces whose pose is estimated, in the
@@ -104,13 +105,12 @@ export interface EmbedDatasetOptions {
   judge?: Judge;
   /** Cancels between images. */
   signal?: AbortSignal;
-  /** Called as images are done. */
-  onProgress?: (done: number, total: number) => void;
   /**
-   * With `pose`, called as poses are done: faces done, and faces to do as far
-   * as known (images listed less those found unreadable or faceless so far).
+   * Called as images are done (stage `dataset`: images read of those listed)
+   * and, with `pose`, as poses are done (stage `pose`: faces done, of the
+   * images listed less those found unreadable or faceless so far).
    */
-  onPoseProgress?: (done: number, total: number) => void;
+  onProgress?: (progress: EvaluateProgress) => void;
 }
 
 /**
@@ -203,7 +203,11 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
       result.features.push(...features);
       result.items.push(...faces.map((face) => face.item));
       if (options.pose) {
-        options.onPoseProgress?.(result.poses.length, total - result.noFace.length - result.unreadable.length);
+        options.onProgress?.({
+          stage: "pose",
+          done: result.poses.length,
+          total: total - result.noFace.length - result.unreadable.length,
+        });
       }
     })();
     // A failure surfaces at the next await of `running`, not as an unhandled rejection.
@@ -213,7 +217,7 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
     done++;
     if (!bytes) {
       result.unreadable.push({ file: item.file, reason: problem ?? "unreadable" });
-      options.onProgress?.(done, total);
+      options.onProgress?.({ stage: "dataset", done, total });
       continue;
     }
     let image: RgbImage;
@@ -221,7 +225,7 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
       image = await decodeImage(bytes);
     } catch (error) {
       result.unreadable.push({ file: item.file, reason: (error as Error).message });
-      options.onProgress?.(done, total);
+      options.onProgress?.({ stage: "dataset", done, total });
       continue;
     }
     let face = image;
@@ -229,7 +233,7 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
       const faces = await alignFaces(image, { pack, maxFaces: 1, signal });
       if (faces.length === 0) {
         result.noFace.push(item.file);
-        options.onProgress?.(done, total);
+        options.onProgress?.({ stage: "dataset", done, total });
         continue;
       }
       face = faces[0].image;
@@ -238,7 +242,7 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
     if (options.keep?.(item)) result.kept.push({ item, face });
     batch.push({ item, face });
     if (batch.length >= batchSize) await flush();
-    options.onProgress?.(done, total);
+    options.onProgress?.({ stage: "dataset", done, total });
   }
   if (batch.length > 0) await flush();
   await running;
@@ -557,7 +561,7 @@ async function realFeatures(
     batchSize: options.batchSize,
     judge: options.judge,
     signal: options.signal,
-    onProgress: (done, total) => options.onProgress?.({ stage: "real", done, total }),
+    onProgress: (progress) => options.onProgress?.({ ...progress, stage: "real" }),
   });
   return {
     features: embedded.features,
@@ -644,8 +648,7 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
     pose: hasPose,
     judge: options.judge,
     signal: options.signal,
-    onProgress: (done, total) => options.onProgress?.({ stage: "dataset", done, total }),
-    onPoseProgress: (done, total) => options.onProgress?.({ stage: "pose", done, total }),
+    onProgress: options.onProgress,
   });
   const { features, items } = embedded;
   if (features.length === 0) {

@@ -39,6 +39,7 @@ import type { ManifestRow, RunSpec } from "./journal.ts";
 import { FILES, partial, samplePath, shardName } from "./dataset/layout.ts";
 import { type DatasetPlan, planDataset } from "./dataset/plan.ts";
 import { DatasetRun } from "./dataset/run.ts";
+import type { Progress } from "./progress.ts";
 
 /** Options of {@linkcode fetchDataset}. */
 export interface FetchOptions {
@@ -76,8 +77,8 @@ export interface FetchOptions {
   onWarning?: (message: string) => void;
 }
 
-/** Progress of {@linkcode fetchDataset}. */
-export interface FetchProgress {
+/** Progress of {@linkcode fetchDataset}: shards done, and bytes downloaded. */
+export interface FetchProgress extends Progress {
   /** Shards done (fetched or kept). */
   done: number;
   /** Shards in the dataset. */

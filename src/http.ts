@@ -40,7 +40,7 @@
  */
 import { createHash } from "node:crypto";
 import { bankSidecarText, encodeBank, sampledBankInfo } from "./bank.ts";
-import { generateSamples, renderSample, type Sample } from "./dataset.ts";
+import { type DatasetSample, generateSamples, renderDatasetImage } from "./dataset.ts";
 import { Vec2FaceError } from "./errors.ts";
 import { encodePng } from "./image/codec.ts";
 import { type ModelPack, sha256Hex } from "./model_pack.ts";
@@ -404,7 +404,7 @@ class RenderSlots {
  * a failure, before the stream errors.
  */
 function zipStream(
-  samples: AsyncGenerator<Sample>,
+  samples: AsyncGenerator<DatasetSample>,
   abort: AbortController,
   onDigest: (digest: ShardDigest) => void,
 ): ReadableStream<Uint8Array> {
@@ -522,7 +522,7 @@ async function renderPng(server: Server, request: Request, url: URL): Promise<Re
   return await conditional(request, etag, () =>
     server.slots.run(async () => {
       const bank = await server.banks.get(seed, t, identity + 1);
-      const face = await renderSample(pack, bank, perId, seed, identity, image);
+      const face = await renderDatasetImage({ pack, identities: bank, perId, seed, identity, image });
       return new Response(encodePng(face) as Uint8Array<ArrayBuffer>, {
         headers: { "content-type": "image/png", etag },
       });

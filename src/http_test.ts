@@ -8,7 +8,7 @@ import { decodeImage, encodeJpeg } from "./image/codec.ts";
 import { drawMask } from "./mask.ts";
 import { FIXTURE_PACK, loadPack, type ModelPack, sha256Hex } from "./model_pack.ts";
 import { perturbVector, sigmaForImage } from "./perturb.ts";
-import { Random, Stream } from "./random.ts";
+import { Random, STREAM_TAGS } from "./random.ts";
 import { renderBatch } from "./render.ts";
 import { sample } from "./sample.ts";
 import { ZipShardStream } from "./shard.ts";
@@ -199,8 +199,8 @@ Deno.test("render.png is image J of identity I: pixels of renderBatch, and the d
     seed,
   });
   const sigma = sigmaForImage(image, perId, pack.manifest.sigmas, pack.manifest.shares);
-  const vector = perturbVector(vectors[identity], sigma, Random.from(seed, Stream.perturb, identity, image));
-  const mask = drawMask(Random.from(seed, Stream.mask, identity, image), pack.layout);
+  const vector = perturbVector(vectors[identity], sigma, Random.from(seed, STREAM_TAGS.perturb, identity, image));
+  const mask = drawMask(Random.from(seed, STREAM_TAGS.mask, identity, image), pack.layout);
   const [expected] = await renderBatch(pack, [vector], [mask]);
   assert.equal(decoded.width, 112);
   assert.deepEqual(decoded.data, expected.data);

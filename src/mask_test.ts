@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { drawMask, drawMaskRatio, VEC2FACE_LAYOUT } from "./mask.ts";
-import { Random, Stream } from "./random.ts";
+import { Random, STREAM_TAGS } from "./random.ts";
 
 Deno.test("masks follow the contract: 50 flags, 45 sorted kept positions, 0 kept, dropped ones masked", () => {
   for (let i = 0; i < 500; i++) {
-    const { masked, kept, ratio } = drawMask(Random.from(5, Stream.mask, i));
+    const { masked, kept, ratio } = drawMask(Random.from(5, STREAM_TAGS.mask, i));
     assert.equal(masked.length, 50);
     assert.equal(kept.length, 45);
     assert.equal(masked[0], 0);
@@ -30,7 +30,7 @@ Deno.test("mask ratio follows the truncated normal (min 0.1, mu 0.15, std 0.25, 
 });
 
 Deno.test("the same stream gives the same mask", () => {
-  const a = drawMask(Random.from(1, Stream.mask, 2, 3));
-  const b = drawMask(Random.from(1, Stream.mask, 2, 3));
+  const a = drawMask(Random.from(1, STREAM_TAGS.mask, 2, 3));
+  const b = drawMask(Random.from(1, STREAM_TAGS.mask, 2, 3));
   assert.deepEqual(a, b);
 });

@@ -9,7 +9,7 @@
  * @module
  */
 import { symmetricEigen } from "./linalg.ts";
-import { Random, Stream } from "./random.ts";
+import { Random, STREAM_TAGS } from "./random.ts";
 
 /**
  * Summary statistics of a set of values.
@@ -238,7 +238,7 @@ export function genuineScores(
   const cumulative = new Float64Array(groups.length);
   let running = 0;
   groups.forEach((group, g) => cumulative[g] = running += (group.length * (group.length - 1)) / 2);
-  const random = Random.from(options.seed ?? 0, Stream.genuinePairs);
+  const random = Random.from(options.seed ?? 0, STREAM_TAGS.genuinePairs);
   const scores = new Float64Array(limit);
   for (let k = 0; k < limit; k++) {
     const target = random.float() * available;
@@ -298,7 +298,7 @@ export function impostorScores(
   }
   // Ordered pairs of different identities drawn uniformly (rejecting same-identity
   // ones) are uniform over unordered pairs too.
-  const random = Random.from(options.seed ?? 0, Stream.impostorPairs);
+  const random = Random.from(options.seed ?? 0, STREAM_TAGS.impostorPairs);
   const scores = new Float64Array(limit);
   for (let k = 0; k < limit;) {
     const a = random.int(n), b = random.int(n);

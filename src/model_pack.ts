@@ -93,6 +93,11 @@ export interface PackManifest {
 
 /** Options for {@linkcode loadPack}. */
 export interface LoadPackOptions {
+  /**
+   * Pack folder path or URL; default {@linkcode DEFAULT_PACK}. With the
+   * two-argument form `loadPack(location, options)`, the first argument wins.
+   */
+  location?: string;
   /** Device for the pack's sessions; default `auto`. */
   device?: Device;
   /** CPU threads for wasm/native sessions. */
@@ -173,7 +178,11 @@ export class ModelPack {
     this.#options = options;
   }
 
-  /** Token layout for masks. */
+  /**
+   * Token layout for masks.
+   *
+   * @ignore
+   */
   get layout(): TokenLayout {
     const { tokens, droppedTokens, maskRatio } = this.manifest;
     return { tokens, droppedTokens, maskRatio };
@@ -204,7 +213,12 @@ export class ModelPack {
     for (const role of Object.keys(this.manifest.files) as FileRole[]) await this.file(role);
   }
 
-  /** The onnxruntime session of a role, created on first use. */
+  /**
+   * The onnxruntime session of a role, created on first use (internal: the
+   * estimators' and the generator's runs).
+   *
+   * @ignore
+   */
   session(role: Exclude<FileRole, "prior">): Promise<OnnxSession> {
     let session = this.#sessions.get(role);
     if (!session) {
@@ -255,17 +269,51 @@ export class ModelPack {
 /**
  * Loads a model pack from a folder path or URL (default: the bundled pack),
  * verifying every file's sha256 and pulling third-party files on first use.
+ * Takes one options object (`location` among them), or the location and the
+ * options as two arguments.
  *
  * @example Load the bundled default pack
  * ```ts
  * import assert from "node:assert/strict";
  * import { loadPack } from "./model_pack.ts";
- * await using pack = await loadPack(undefined, { device: "wasm" });
+ * await using pack = await loadPack({ device: "wasm" });
  * assert.equal(pack.manifest.vectorSize, 512);
  * ```
+ *
+ * @example The two-argument form
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * assert.equal(pack.manifest.fixture, true);
+ * ```
+ *
+ * @param options Where the pack is, the device, threads and cache options.
+ * @returns The loaded pack; dispose it when done (`await using`).
+ * @throws {Vec2FaceError} `model-missing`, `model-corrupt`, `pack-invalid` or `pull-failed`.
  */
-export function loadPack(location?: string, options?: LoadPackOptions): Promise<ModelPack> {
-  return ModelPack.load(location, options);
+export function loadPack(options?: LoadPackOptions): Promise<ModelPack>;
+/**
+ * Loads a model pack from a folder path or URL (default: the bundled pack)
+ * with options; same as `loadPack({ ...options, location })`.
+ *
+ * @param location Pack folder path or URL; default {@linkcode DEFAULT_PACK}.
+ * @param options The device, threads and cache options.
+ * @returns The loaded pack; dispose it when done (`await using`).
+ * @throws {Vec2FaceError} `model-missing`, `model-corrupt`, `pack-invalid` or `pull-failed`.
+ */
+export function loadPack(location?: string, options?: LoadPackOptions): Promise<ModelPack>;
+export function loadPack(first?: string | LoadPackOptions, second?: LoadPackOptions): Promise<ModelPack> {
+  if (first !== undefined && typeof first !== "string") {
+    if (typeof first !== "object" || first === null) {
+      return Promise.reject(
+        new TypeError(`Cannot load a pack from ${String(first)}: current value is not a location or an options object`),
+      );
+    }
+    return ModelPack.load(first.location, first);
+  }
+  const options = second ?? {};
+  return ModelPack.load(first ?? options.location, options);
 }
 
 function toBase(location: string): string {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { checkSeed, Random, Stream } from "./random.ts";
+import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
 import { checkVectors, norm } from "./vectors.ts";
 
 /** Vec2Face's noise levels for ArcFace features (per-dimension std ~1). */
@@ -119,7 +119,7 @@ export function perturb(vectors: Float32Array[], options: PerturbOptions = {}): 
     perturbVector(
       vector,
       sigmaForImage(index, vectors.length, sigmas, shares),
-      Random.from(seed, Stream.perturb, index),
+      Random.from(seed, STREAM_TAGS.perturb, index),
     )
   );
 }

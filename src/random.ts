@@ -7,8 +7,13 @@
  * @module
  */
 
-/** Stream tags, so that streams of different purposes never collide. */
-export const Stream = {
+/**
+ * The tags of the random streams (the first element of a stream's path), so
+ * that streams of different purposes never collide. Internal: part of the
+ * dataset contract (changing a tag changes every dataset), exported by no
+ * entry point.
+ */
+export const STREAM_TAGS = {
   /** Identity candidates drawn from the prior in `sample`. */
   candidate: 1,
   /** Noise added to an identity vector for one image (`perturb`). */
@@ -72,7 +77,7 @@ export class Random {
 
   /**
    * The stream for `seed` and a path of non-negative integers
-   * (e.g. `Stream.perturb, identity, image`).
+   * (e.g. `STREAM_TAGS.perturb, identity, image`).
    */
   static from(seed: number, ...path: number[]): Random {
     checkStreamKey(seed, "seed");

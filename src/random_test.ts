@@ -1,11 +1,14 @@
 import assert from "node:assert/strict";
-import { checkSeed, Random, Stream } from "./random.ts";
+import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
 
 Deno.test("streams are reproducible and independent of each other", () => {
-  const first = Array.from({ length: 5 }, () => Random.from(9, Stream.perturb, 3, 4).uint32());
+  const first = Array.from({ length: 5 }, () => Random.from(9, STREAM_TAGS.perturb, 3, 4).uint32());
   assert.equal(new Set(first).size, 1);
-  assert.notEqual(Random.from(9, Stream.perturb, 3, 4).uint32(), Random.from(9, Stream.perturb, 4, 3).uint32());
-  assert.notEqual(Random.from(9, Stream.mask, 3, 4).uint32(), Random.from(9, Stream.perturb, 3, 4).uint32());
+  assert.notEqual(
+    Random.from(9, STREAM_TAGS.perturb, 3, 4).uint32(),
+    Random.from(9, STREAM_TAGS.perturb, 4, 3).uint32(),
+  );
+  assert.notEqual(Random.from(9, STREAM_TAGS.mask, 3, 4).uint32(), Random.from(9, STREAM_TAGS.perturb, 3, 4).uint32());
   // A path is not confused with a longer one that starts the same way.
   assert.notEqual(Random.from(9, 1).uint32(), Random.from(9, 1, 0).uint32());
   // Seeds above 2^32 differ from their low 32 bits.

@@ -9,6 +9,7 @@
  */
 import { dirname, relative } from "node:path";
 import { embedPhotos, findImages } from "./estimators/embed_photos.ts";
+import type { Progress } from "./progress.ts";
 import type { SessionProvider } from "./estimators/types.ts";
 import { identityCentres } from "./prior.ts";
 
@@ -16,8 +17,8 @@ import { identityCentres } from "./prior.ts";
 export interface ReferenceOptions {
   /** Provides the detector, landmark and identity sessions (a model pack). */
   pack: SessionProvider;
-  /** Called after each photo with the number done and the total. */
-  onProgress?: (done: number, total: number) => void;
+  /** Called after each photo: photos `done` of `total`. */
+  onProgress?: (progress: Progress) => void;
 }
 
 /** Identities made from photos. */

@@ -6,7 +6,7 @@
 import type { RgbImage } from "./image/codec.ts";
 import { drawMask, type TokenMask } from "./mask.ts";
 import type { ModelPack } from "./model_pack.ts";
-import { checkSeed, Random, Stream } from "./random.ts";
+import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
 import { checkVectors } from "./vectors.ts";
 import type { TensorData } from "./_backend.ts";
 import { releaseArray } from "./_release.ts";
@@ -150,7 +150,7 @@ export async function render(vectors: Float32Array[], options: RenderOptions): P
   for (let start = 0; start < vectors.length; start += batchSize) {
     options.signal?.throwIfAborted();
     const batch = vectors.slice(start, start + batchSize);
-    const masks = batch.map((_, i) => drawMask(Random.from(seed, Stream.mask, start + i), pack.layout));
+    const masks = batch.map((_, i) => drawMask(Random.from(seed, STREAM_TAGS.mask, start + i), pack.layout));
     images.push(...await renderBatch(pack, batch, masks, poses?.slice(start, start + batchSize)));
   }
   return images;

@@ -3,7 +3,7 @@ import { hasHardwareWebGpu } from "./_backend.ts";
 import type { Backend } from "./_backend.ts";
 import { drawMask, type TokenMask } from "./mask.ts";
 import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
-import { Random, Stream } from "./random.ts";
+import { Random, STREAM_TAGS } from "./random.ts";
 import { perturbVector } from "./perturb.ts";
 import { generatorOutput, render, toByte } from "./render.ts";
 
@@ -82,7 +82,7 @@ for (const [name, tolerance] of [["fixture", 1e-4], ["vec2face-small", 1e-3]] as
 
 Deno.test("wasm, webgpu and native agree within 1e-3 on the fixture pack", async () => {
   const vectors = [...referenceVectors, ...referenceVectors.map((v) => v.map((x) => -x))];
-  const masks = [...referenceMasks, ...vectors.slice(2).map((_, i) => drawMask(Random.from(3, Stream.mask, i)))];
+  const masks = [...referenceMasks, ...vectors.slice(2).map((_, i) => drawMask(Random.from(3, STREAM_TAGS.mask, i)))];
   const wasm = await outputOn("wasm", vectors, masks);
   const native = await outputOn("native", vectors, masks);
   // webgpu: a hardware adapter, or Mesa llvmpipe on CPU-only machines (slow, numerically real).
@@ -125,7 +125,7 @@ Deno.test("the vec2face-small frame gate fills the frame of the vector it fires 
   const drawn = Float32Array.from(expected.images[0].identity);
   const mask = maskOf(expected.images[2]);
   await using pack = await loadPack(folder.href, { device: "native" });
-  const perturbed = perturbVector(gated, Math.min(...pack.manifest.sigmas), Random.from(1, Stream.perturb, 0, 0));
+  const perturbed = perturbVector(gated, Math.min(...pack.manifest.sigmas), Random.from(1, STREAM_TAGS.perturb, 0, 0));
   const output = await generatorOutput(pack, [gated, perturbed, drawn], [mask, mask, mask]);
   const plane = 3 * 112 * 112;
   // the top-left 8x8 corner, all channels: frame in every UTKFace-like render

@@ -4,7 +4,7 @@
  *
  * "Exact" means that the result is, bit for bit, the one of this simple loop
  * (the reference semantics):
- * - candidate j (j = 0, 1, 2, ...) is `drawFromPrior(prior, Random.from(seed, Stream.candidate, j))`;
+ * - candidate j (j = 0, 1, 2, ...) is `drawFromPrior(prior, Random.from(seed, STREAM_TAGS.candidate, j))`;
  * - its unit vector is the float32 rounding of each value divided by its norm
  *   (`norm`: float64 sum of squares, then `Math.sqrt`); a candidate whose norm
  *   is 0 or not finite is rejected;
@@ -26,19 +26,23 @@
 import { createSession, type OnnxSession } from "./_backend.ts";
 import { Vec2FaceError } from "./errors.ts";
 import type { Prior } from "./prior.ts";
-import { checkSeed, Random, Stream } from "./random.ts";
+import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
 import { checkCount, checkThreshold } from "./_check.ts";
+import type { Progress } from "./progress.ts";
 
 /**
- * Progress of {@linkcode sample}.
+ * Progress of {@linkcode sample}: `done` identities kept of the `total` asked
+ * for, after `candidates` drawn.
  */
-export interface SampleProgress {
+export interface SampleProgress extends Progress {
+  /** Always `sample`. */
+  stage: "sample";
   /** Identities kept so far. */
-  accepted: number;
+  done: number;
+  /** Identities asked for. */
+  total: number;
   /** Candidates drawn so far. */
   candidates: number;
-  /** Identities asked for. */
-  target: number;
 }
 
 /**
@@ -413,7 +417,7 @@ class Sampler {
       this.#acceptedAt = this.#acceptedAt.slice(this.#acceptedHead);
       this.#acceptedHead = 0;
     }
-    if (candidates % 1000 === 0) this.#onProgress?.({ accepted: keptCount, candidates, target: n });
+    if (candidates % 1000 === 0) this.#onProgress?.({ stage: "sample", done: keptCount, total: n, candidates });
     const recent = this.#acceptedAt.length - this.#acceptedHead;
     if (candidates >= window && recent < minAcceptance * window) {
       const suggestion = await this.#suggestThreshold();
@@ -431,7 +435,7 @@ class Sampler {
     }
     if (keptCount !== n) return undefined;
     const maxCosine = await this.#exactMaxCosine();
-    this.#onProgress?.({ accepted: keptCount, candidates, target: n });
+    this.#onProgress?.({ stage: "sample", done: keptCount, total: n, candidates });
     return { vectors: this.#vectors, candidates, maxCosine, engine: this.engine.name, exactChecks: this.#exactChecks };
   }
 
@@ -523,7 +527,7 @@ function createDrawer(prior: Prior, seed: number, capacity: number): Drawer {
   return (first, count, out) => {
     const values = kernel?.values ?? out;
     for (let c = 0; c < count; c++) {
-      const random = Random.from(seed, Stream.candidate, first + c);
+      const random = Random.from(seed, STREAM_TAGS.candidate, first + c);
       const offset = c * dim;
       // drawFromPrior's scale: Math.sqrt(lambda) * normal, components in order.
       for (let k = 0; k < dim; k++) scales[offset + k] = roots[k] * random.normal();

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { Vec2FaceError } from "./errors.ts";
 import { drawFromPrior, type Prior } from "./prior.ts";
-import { Random, Stream } from "./random.ts";
-import { sample, type SampleOptions, type SampleResult } from "./sample.ts";
+import { Random, STREAM_TAGS } from "./random.ts";
+import { sample, type SampleOptions, type SampleProgress, type SampleResult } from "./sample.ts";
 import { cosineSimilarity, norm } from "./vectors.ts";
 
 function isotropicPrior(dim: number, meanValue = 0): Prior {
@@ -58,7 +58,7 @@ function referenceSample(n: number, prior: Prior, threshold: number, seed: numbe
   let maxCosine = -1;
   while (vectors.length < n) {
     if (candidates > 100 * n + 10_000) throw new Error(`reference: no ${n} identities at ${threshold}`);
-    const candidate = drawFromPrior(prior, Random.from(seed, Stream.candidate, candidates));
+    const candidate = drawFromPrior(prior, Random.from(seed, STREAM_TAGS.candidate, candidates));
     candidates++;
     const length = norm(candidate);
     if (!(length > 0 && length < Infinity)) continue;
@@ -215,7 +215,7 @@ Deno.test("sample is the same whatever the batch size and engine, and prefix-sta
 });
 
 Deno.test("sample reports progress every 1,000 candidates and at the end", async () => {
-  const reports: { accepted: number; candidates: number; target: number }[] = [];
+  const reports: SampleProgress[] = [];
   const result = await sample(3000, {
     prior: isotropicPrior(8),
     threshold: 0.9,
@@ -223,11 +223,11 @@ Deno.test("sample reports progress every 1,000 candidates and at the end", async
     onProgress: (p) => reports.push(p),
   });
   const last = reports.pop()!;
-  assert.deepEqual(last, { accepted: 3000, candidates: result.candidates, target: 3000 });
+  assert.deepEqual(last, { stage: "sample", done: 3000, total: 3000, candidates: result.candidates });
   assert.ok(reports.length >= 3);
   reports.forEach((report, k) => {
     assert.equal(report.candidates, 1000 * (k + 1));
-    assert.ok(report.accepted <= report.candidates && report.target === 3000);
+    assert.ok(report.done <= report.candidates && report.total === 3000);
   });
 });
 

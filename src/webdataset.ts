@@ -131,7 +131,7 @@ export function webDatasetKey(identity: number, image: number): string {
 }
 
 /**
- * What {@linkcode webDatasetEntries} needs of a sample (a dataset `Sample` has it).
+ * What {@linkcode webDatasetEntries} needs of a sample (a `DatasetSample` has it).
  */
 export interface WebDatasetSample {
   /** Identity index (the class label). */

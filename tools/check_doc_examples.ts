@@ -1,8 +1,8 @@
 // Checks the JSDoc examples of the library: no `console.assert` inside JSDoc
 // (it only prints, so `deno test --doc` passes whatever the example computes;
 // examples assert with `node:assert/strict`) and a title on every `@example`
-// (`@example Sample ten well-separated identities`). Scans mod.ts, cli.ts and
-// src/**/*.ts except tests; lists each problem as file:line and exits 1 if any.
+// (`@example Sample ten well-separated identities`). Scans the root's .ts files
+// (mod.ts, cli.ts and the other entry points) and src/**/*.ts, except tests; lists each problem as file:line and exits 1 if any.
 //
 //   deno run -R tools/check_doc_examples.ts
 import { dirname, join, relative } from "node:path";
@@ -151,9 +151,15 @@ export function findDocExampleProblems(source: string, path: string): DocExample
   return problems;
 }
 
-/** The files checked: mod.ts, cli.ts and every non-test `.ts` under src/, relative to `root`, sorted. */
+/**
+ * The files checked: the entry points at the root (mod.ts, cli.ts, formats.ts, ...: every
+ * non-test `.ts` there) and every non-test `.ts` under src/, relative to `root`, sorted.
+ */
 export async function docExampleFiles(root: string): Promise<string[]> {
-  const files = ["mod.ts", "cli.ts"];
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(root)) {
+    if (entry.isFile && entry.name.endsWith(".ts") && !entry.name.endsWith("_test.ts")) files.push(entry.name);
+  }
   const walk = async (folder: string): Promise<void> => {
     for await (const entry of Deno.readDir(join(root, folder))) {
       const path = `${folder}/${entry.name}`;

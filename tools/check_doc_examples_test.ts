@@ -66,14 +66,26 @@ Deno.test("findDocExampleProblems counts lines across strings, templates and com
   deepEqual(findDocExampleProblems(source, "c.ts"), [{ path: "c.ts", line: 8, message: "@example has no title" }]);
 });
 
-Deno.test("docExampleFiles lists mod.ts, cli.ts and the non-test sources of src/", async () => {
+Deno.test("docExampleFiles lists the root's entry points and the non-test sources of src/", async () => {
   const root = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${root}/src/image`, { recursive: true });
-    for (const path of ["mod.ts", "cli.ts", "src/a.ts", "src/a_test.ts", "src/image/b.ts", "src/notes.md"]) {
+    for (
+      const path of [
+        "mod.ts",
+        "cli.ts",
+        "cli_test.ts",
+        "formats.ts",
+        "deno.json",
+        "src/a.ts",
+        "src/a_test.ts",
+        "src/image/b.ts",
+        "src/notes.md",
+      ]
+    ) {
       await Deno.writeTextFile(`${root}/${path}`, "");
     }
-    deepEqual(await docExampleFiles(root), ["cli.ts", "mod.ts", "src/a.ts", "src/image/b.ts"]);
+    deepEqual(await docExampleFiles(root), ["cli.ts", "formats.ts", "mod.ts", "src/a.ts", "src/image/b.ts"]);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

@@ -103,7 +103,7 @@ async function makeBank(
     threshold,
     seed,
     signal: options.signal,
-    onProgress: ({ accepted }) => options.onSample?.(accepted, ids),
+    onProgress: ({ done }) => options.onSample?.(done, ids),
   });
   return { identities: sampled.vectors, bank: sampledBankInfo(pack.sha256, priorSha256, { threshold, seed }, sampled) };
 }

@@ -24,6 +24,7 @@ import { type BankInfo, encodeBank } from "../bank.ts";
 import type { DatasetEdit } from "../dataset.ts";
 import type { RunSpec } from "../journal.ts";
 import type { ModelPack } from "../model_pack.ts";
+import type { Progress } from "../progress.ts";
 import { checkVectors } from "../vectors.ts";
 import { identityBank, readBankInfo } from "./bank_files.ts";
 import { FILES } from "./layout.ts";
@@ -33,7 +34,7 @@ import { generateShare, releaseMergeLock, takeMergeLock } from "./share.ts";
 import { openWriter, type UnitWriter, writeUnits } from "./writers.ts";
 
 /** Progress of {@linkcode generateDataset}. */
-export interface GenerateProgress {
+export interface GenerateProgress extends Progress {
   /** Stage of the run. */
   stage: "sample" | "render";
   /** Done so far (identities sampled, or images rendered or kept). */

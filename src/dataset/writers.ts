@@ -10,7 +10,7 @@
 import { join } from "node:path";
 import { concatBytes, exists, LineSink, writeAll, writeAtomic } from "../_fs.ts";
 import { Sha256, sha256, sha256File, Sha256Stream } from "../_hash.ts";
-import { type DatasetEdit, generateSamples, type Sample } from "../dataset.ts";
+import { type DatasetEdit, type DatasetSample, generateSamples } from "../dataset.ts";
 import type { ManifestRow, ProgressJournal, UnitRecord } from "../journal.ts";
 import type { ModelPack } from "../model_pack.ts";
 import {
@@ -39,7 +39,7 @@ export interface UnitWriter {
   /** Takes a kept unit, in unit order. */
   keep(record: UnitRecord): Promise<void>;
   /** Writes a unit from its samples, in unit order; returns its journal record. */
-  write(unit: number, samples: AsyncIterable<Sample>): Promise<UnitRecord>;
+  write(unit: number, samples: AsyncIterable<DatasetSample>): Promise<UnitRecord>;
   /** Writes the format's last files. */
   finish(): Promise<void>;
   /** Releases open files (after a failure too). */
@@ -80,7 +80,7 @@ export function openWriter(out: string, plan: DatasetPlan, imageSize: number): P
 }
 
 /** The manifest row of a sample stored at `file`. */
-export function manifestRow(sample: Sample, file: string): ManifestRow {
+export function manifestRow(sample: DatasetSample, file: string): ManifestRow {
   const { identity, image, sigma, sha256 } = sample;
   return { identity, image, sigma, file, sha256 };
 }
@@ -314,10 +314,10 @@ export async function writeUnits(
  * is taken (one unit's samples from a stream that spans several units).
  */
 async function* take(
-  samples: AsyncGenerator<Sample>,
+  samples: AsyncGenerator<DatasetSample>,
   count: number,
   onEach: () => void,
-): AsyncGenerator<Sample> {
+): AsyncGenerator<DatasetSample> {
   for (let k = 0; k < count; k++) {
     const next = await samples.next();
     if (next.done) throw new RangeError(`Cannot take ${count} samples: current stream ended after ${k}`);

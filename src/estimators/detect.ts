@@ -8,7 +8,7 @@
 import type { OnnxSession } from "../_backend.ts";
 import type { RgbImage } from "../image/codec.ts";
 import { type BorderMode, padImage, resizeBilinear, toNchwTensor } from "../image/transform.ts";
-import type { Detection, FaceBox } from "./types.ts";
+import type { Detection, FaceBox, SessionProvider } from "./types.ts";
 
 /** Input width of `fr_detect`. */
 export const DETECTOR_WIDTH = 320;
@@ -190,4 +190,34 @@ export async function detectFaces(
     box: { x1: box.x1 - border, y1: box.y1 - border, x2: box.x2 - border, y2: box.y2 - border },
     score,
   }));
+}
+
+/** Options of {@linkcode findFaces}: the detector's options and the pack that runs it. */
+export interface FindFacesOptions extends DetectOptions {
+  /** Hands out the `detector` session (a loaded pack). */
+  pack: SessionProvider;
+}
+
+/**
+ * Finds the faces of a photo (any size) with the pack's detector: boxes in
+ * the photo's pixels (they may reach outside it), best first; `[]` when none.
+ *
+ * @example The face of a generated image
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadPack } from "../model_pack.ts";
+ * import { render } from "../render.ts";
+ * import { findFaces } from "./detect.ts";
+ * await using pack = await loadPack({ device: "wasm" });
+ * const [image] = await render([new Float32Array(pack.prior.mean)], { pack, seed: 1 });
+ * const [best] = await findFaces(image, { pack });
+ * assert.ok(best.score > 0.9);
+ * ```
+ *
+ * @param image The photo.
+ * @param options The pack, and the detector's thresholds and padding.
+ * @returns The faces found, best first.
+ */
+export async function findFaces(image: RgbImage, options: FindFacesOptions): Promise<Detection[]> {
+  return detectFaces(await options.pack.session("detector"), image, options);
 }

@@ -8,6 +8,7 @@ import { extname, join } from "node:path";
 import { decodeImage, type RgbImage } from "../image/codec.ts";
 import { alignFaces } from "./align_faces.ts";
 import { embed } from "./embed.ts";
+import type { Progress } from "../progress.ts";
 import type { SessionProvider } from "./types.ts";
 
 /**
@@ -43,8 +44,8 @@ export interface EmbedPhotosOptions {
   pack: SessionProvider;
   /** Aligned faces per identity-model call; default 16. */
   batchSize?: number;
-  /** Called after each photo with the number done and the total. */
-  onProgress?: (done: number, total: number) => void;
+  /** Called after each photo: photos `done` of `total`. */
+  onProgress?: (progress: Progress) => void;
 }
 
 /** What {@linkcode embedPhotos} found. */
@@ -92,7 +93,7 @@ export async function embedPhotos(paths: readonly string[], options: EmbedPhotos
     if (faces.length === 0) result.noFace.push(file);
     else pending.push({ file, image: faces[0].image });
     if (pending.length === batchSize) await flush();
-    options.onProgress?.(index + 1, paths.length);
+    options.onProgress?.({ done: index + 1, total: paths.length });
   }
   if (pending.length > 0) await flush();
   return result;

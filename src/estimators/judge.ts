@@ -237,7 +237,11 @@ export class Judge {
   readonly calibration: JudgeCalibration = JUDGE_CALIBRATION;
   #session: OnnxSession;
 
-  /** Wraps a session of the judge's model; use {@linkcode loadJudge}. */
+  /**
+   * Wraps a session of the judge's model; use {@linkcode loadJudge}.
+   *
+   * @ignore
+   */
   constructor(session: OnnxSession) {
     this.#session = session;
   }

@@ -8,7 +8,7 @@
 import type { OnnxSession } from "../_backend.ts";
 import type { RgbImage } from "../image/codec.ts";
 import { type AffineMatrix, type GreyImage, rgbToGrey, toNchwTensor, warpAffine } from "../image/transform.ts";
-import type { FaceBox, Point } from "./types.ts";
+import type { FaceBox, Point, SessionProvider } from "./types.ts";
 
 /** Side of the `fr_landmark` input. */
 export const LANDMARK_INPUT_SIZE = 64;
@@ -191,4 +191,39 @@ async function runLandmarks(session: OnnxSession, image: RgbImage, crop: FaceBox
   const points: Point[] = [];
   for (let i = 0; i < 68; i++) points.push([crop.x1 + values[2 * i] * side, crop.y1 + values[2 * i + 1] * side]);
   return points;
+}
+
+/** Options of {@linkcode findLandmarks}: the landmark model's options and the pack that runs it. */
+export interface FindLandmarksOptions extends LandmarkOptions {
+  /** Hands out the `landmarks` session (a loaded pack). */
+  pack: SessionProvider;
+}
+
+/**
+ * 68 landmarks (iBUG order) of the face in a box of a photo (e.g. a
+ * {@linkcode findFaces} box), in the photo's pixels, with the pack's landmark
+ * model; reduce them to the 5 alignment points with `landmarks68To5`.
+ *
+ * @example The landmarks of a generated face
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadPack } from "../model_pack.ts";
+ * import { render } from "../render.ts";
+ * import { findFaces } from "./detect.ts";
+ * import { findLandmarks, landmarks68To5 } from "./landmarks.ts";
+ * await using pack = await loadPack({ device: "wasm" });
+ * const [image] = await render([new Float32Array(pack.prior.mean)], { pack, seed: 1 });
+ * const [face] = await findFaces(image, { pack });
+ * const points = await findLandmarks(image, face.box, { pack });
+ * assert.equal(points.length, 68);
+ * assert.equal(landmarks68To5(points).length, 5);
+ * ```
+ *
+ * @param image The photo.
+ * @param box The face's box in the photo.
+ * @param options The pack, and the crop scale and passes.
+ * @returns 68 points `[x, y]` in the photo's pixels.
+ */
+export async function findLandmarks(image: RgbImage, box: FaceBox, options: FindLandmarksOptions): Promise<Point[]> {
+  return predictLandmarks(await options.pack.session("landmarks"), image, box, options);
 }

@@ -9,7 +9,7 @@ import type { OnnxSession } from "../_backend.ts";
 export type EstimatorRole = "identity" | "detector" | "landmarks" | "pose" | "attributes";
 
 /**
- * Hands out one session per model role; a model pack implements it. The
+ * Hands out one session per model role: a loaded model pack (`loadPack`). The
  * estimators never create or dispose sessions themselves.
  *
  * @example A provider over sessions created elsewhere
@@ -25,7 +25,11 @@ export type EstimatorRole = "identity" | "detector" | "landmarks" | "pose" | "at
  * ```
  */
 export interface SessionProvider {
-  /** The session of a model role, created on first use. */
+  /**
+   * The session of a model role, created on first use.
+   *
+   * @ignore
+   */
   session(role: EstimatorRole): Promise<OnnxSession>;
 }
 
