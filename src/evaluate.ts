@@ -36,6 +36,7 @@ import {
 } from "./metrics.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { checkSeed } from "./random.ts";
+import { checkCount } from "./_check.ts";
 import { type DatasetIndex, type DatasetItem, type DatasetLayout, openDataset, readDataset } from "./read_dataset.ts";
 import { cosineSimilarity } from "./vectors.ts";
 import type { Progress } from "./progress.ts";
@@ -138,6 +139,36 @@ export interface EmbeddedDataset {
 }
 
 /**
+ * Embeds one batch of aligned faces into `result` (then, as asked, their
+ * poses and the judge's reading of them).
+ */
+async function embedBatch(
+  faces: readonly { item: DatasetItem; face: RgbImage }[],
+  result: EmbeddedDataset,
+  options: EmbedDatasetOptions & { batchSize: number; total: number },
+): Promise<void> {
+  const { pack, batchSize, signal } = options;
+  const images = faces.map((face) => face.face);
+  const features = await embed(images, { pack, batchSize, signal });
+  if (options.pose) {
+    const started = performance.now();
+    const poses = await estimatePose(images, { pack, signal });
+    result.poseSeconds += (performance.now() - started) / 1000;
+    result.poses.push(...poses);
+  }
+  if (options.judge) result.judgeFeatures.push(...await options.judge.embed(images, { batchSize, signal }));
+  result.features.push(...features);
+  result.items.push(...faces.map((face) => face.item));
+  if (options.pose) {
+    options.onProgress?.({
+      stage: "pose",
+      done: result.poses.length,
+      total: options.total - result.noFace.length - result.unreadable.length,
+    });
+  }
+}
+
+/**
  * Embeds every image of a dataset: 112x112 images are taken as aligned
  * faces, anything else goes through `alignFaces` (the best face; none found
  * is listed in `noFace`). Unreadable images are listed, not fatal. The
@@ -190,26 +221,7 @@ export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOpt
     await running;
     const faces = batch;
     batch = [];
-    running = (async () => {
-      const images = faces.map((face) => face.face);
-      const features = await embed(images, { pack, batchSize, signal });
-      if (options.pose) {
-        const started = performance.now();
-        const poses = await estimatePose(images, { pack, signal });
-        result.poseSeconds += (performance.now() - started) / 1000;
-        result.poses.push(...poses);
-      }
-      if (options.judge) result.judgeFeatures.push(...await options.judge.embed(images, { batchSize, signal }));
-      result.features.push(...features);
-      result.items.push(...faces.map((face) => face.item));
-      if (options.pose) {
-        options.onProgress?.({
-          stage: "pose",
-          done: result.poses.length,
-          total: total - result.noFace.length - result.unreadable.length,
-        });
-      }
-    })();
+    running = embedBatch(faces, result, { ...options, batchSize, total });
     // A failure surfaces at the next await of `running`, not as an unhandled rejection.
     running.catch(() => {});
   };
@@ -435,14 +447,6 @@ export interface Evaluation {
   sheet: RgbImage[][];
 }
 
-function checkCountOption(value: number | undefined, fallback: number, what: string): number {
-  const count = value ?? fallback;
-  if (!Number.isSafeInteger(count) || count < 1) {
-    throw new RangeError(`Cannot use ${count} ${what}: current value is not a positive integer`);
-  }
-  return count;
-}
-
 function distribution(
   values: readonly number[],
   range: { min: number; max: number; bins: number },
@@ -508,6 +512,8 @@ function identityMetrics(
 // Vec2Face's unique-identity cosine (ArcFace), read beside each model's own FAR-1e-3 line.
 const VEC2FACE_UNIQUE_COSINE = 0.4;
 
+const NO_REAL_FACES = "no real faces given (--real DIR)";
+
 function uniqueAtCalibration(
   features: readonly Float32Array[],
   labels: readonly number[],
@@ -572,6 +578,211 @@ async function realFeatures(
   };
 }
 
+/** The options of {@linkcode evaluateDataset} that are numbers, checked, with their defaults. */
+function checkEvaluateOptions(options: EvaluateOptions) {
+  const pairs = checkCount(options.pairs ?? 1_000_000, "pair count `pairs`");
+  const seed = checkSeed(options.seed ?? 0);
+  const sheet = {
+    identities: checkCount(options.sheet?.identities ?? 8, "contact sheet identities `sheet.identities`"),
+    images: checkCount(options.sheet?.images ?? 8, "contact sheet images `sheet.images`"),
+  };
+  const thresholds = options.uniqueThresholds ?? [VEC2FACE_UNIQUE_COSINE];
+  for (const threshold of thresholds) {
+    if (!(threshold >= -1 && threshold <= 1)) {
+      throw new RangeError(`Cannot count unique identities at cosine ${threshold}: current value is not in -1..1`);
+    }
+  }
+  return { pairs, seed, sheet, thresholds };
+}
+
+/** Fails now, before the long part, when `real` names no path. */
+async function checkRealPath(real: string | undefined): Promise<void> {
+  if (real === undefined) return;
+  const info = await Deno.stat(real).catch(() => undefined);
+  if (!info) throw new TypeError(`Cannot read real faces at ${real}: current path does not exist`);
+}
+
+/** Which items the contact sheet keeps: the first images of the first identities, in dataset order. */
+function sheetSelector(sheet: { identities: number; images: number }): (item: DatasetItem) => boolean {
+  const sheetRows = new Map<number, number>();
+  return (item: DatasetItem) => {
+    if (!sheetRows.has(item.identity)) {
+      if (sheetRows.size >= sheet.identities) return false;
+      sheetRows.set(item.identity, 0);
+    }
+    const taken = sheetRows.get(item.identity)!;
+    if (taken >= sheet.images) return false;
+    sheetRows.set(item.identity, taken + 1);
+    return true;
+  };
+}
+
+/**
+ * The embedding pass of an evaluation (with pose when the pack has a pose
+ * model); a dataset with no embeddable image is a `RangeError`.
+ */
+async function embedForReport(
+  index: DatasetIndex,
+  options: EvaluateOptions,
+  keep: (item: DatasetItem) => boolean,
+): Promise<{ embedded: EmbeddedDataset; hasPose: boolean; hasAttributes: boolean }> {
+  const { pack } = options;
+  const hasPose = pack.manifest.files.pose !== undefined;
+  const hasAttributes = pack.manifest.files.attributes !== undefined;
+  // Loaded (pulled on first use) before the long part: a model that cannot load fails now, and the
+  // stages' seconds are the work alone.
+  if (hasPose) await pack.session("pose");
+  if (hasAttributes) await pack.session("attributes");
+  const embedded = await embedDataset(index, {
+    pack,
+    batchSize: options.batchSize,
+    keep,
+    pose: hasPose,
+    judge: options.judge,
+    signal: options.signal,
+    onProgress: options.onProgress,
+  });
+  if (embedded.features.length === 0) {
+    throw new RangeError(
+      `Cannot evaluate ${index.path}: current dataset has no embeddable image (${index.items.length} listed, ` +
+        `${embedded.noFace.length} without a face, ${embedded.unreadable.length} unreadable)`,
+    );
+  }
+  return { embedded, hasPose, hasAttributes };
+}
+
+/** cos(feature, its identity vector) when the bank matches the features; else why not, for `absent`. */
+function fidelityReport(
+  index: DatasetIndex,
+  { features, items }: EmbeddedDataset,
+): { fidelity: EvalReport["fidelity"]; absent?: string } {
+  const bank = index.bank;
+  if (bank && bank[0]?.length === features[0].length && items.every((item) => item.identity < bank.length)) {
+    const cosines = features.map((feature, k) => cosineSimilarity(feature, bank[items[k].identity]));
+    return {
+      fidelity: {
+        ...summarize(cosines),
+        histogram: histogram(cosines, HISTOGRAM_RANGE),
+        bankPackSha256: index.bankInfo?.packSha256 ?? null,
+      },
+    };
+  }
+  return {
+    fidelity: null,
+    absent: bank
+      ? `the bank's vectors (${bank[0]?.length}-d, ${bank.length}) do not match the features (${
+        features[0].length
+      }-d) or the identities`
+      : "no identity bank (identities.npy): the images' identity vectors are unknown",
+  };
+}
+
+/** Yaw and pitch spread of the poses estimated in the embedding pass. */
+function spreadReport({ poses, poseSeconds }: EmbeddedDataset): SpreadReport {
+  return {
+    yaw: distribution(poses.map((pose) => pose.yaw), POSE_HISTOGRAM_RANGE),
+    pitch: distribution(poses.map((pose) => pose.pitch), POSE_HISTOGRAM_RANGE),
+    seconds: poseSeconds,
+    imagesPerSecond: poses.length / Math.max(poseSeconds, 1e-9),
+  };
+}
+
+/**
+ * The Frechet distance between the dataset's features and the real ones; why
+ * not, for `absent`, when either side has fewer than two. Features of another
+ * width are a `RangeError`.
+ */
+function realismReport(
+  path: string,
+  features: readonly Float32Array[],
+  real: Awaited<ReturnType<typeof realFeatures>>,
+): { realism: EvalReport["realism"]; absent?: string } {
+  if (real.features.length < 2 || features.length < 2) {
+    return {
+      realism: null,
+      absent: `needs two features on each side: current counts are ${features.length} and ${real.features.length}`,
+    };
+  }
+  if (real.features[0].length !== features[0].length) {
+    throw new RangeError(
+      `Cannot compare real features of ${path} (${
+        real.features[0].length
+      }-d) with the dataset's: current features are ${features[0].length}-d`,
+    );
+  }
+  return {
+    realism: {
+      frechetDistance: frechetDistance(gaussianStats(unitVectors(features)), gaussianStats(unitVectors(real.features))),
+      real: {
+        path,
+        images: real.images,
+        embedded: real.features.length,
+        noFace: real.noFace,
+        unreadable: real.unreadable,
+      },
+    },
+  };
+}
+
+/** The `dataset` part of the report: what was listed, embedded and passed over. */
+function datasetSummary(index: DatasetIndex, embedded: EmbeddedDataset, labels: readonly number[]) {
+  const perIdentity = new Map<number, number>();
+  for (const label of labels) perIdentity.set(label, (perIdentity.get(label) ?? 0) + 1);
+  const counts = [...perIdentity.values()];
+  return {
+    path: index.path,
+    layout: index.layout,
+    identities: new Set(index.items.map((item) => item.identity)).size,
+    images: index.items.length,
+    embedded: embedded.features.length,
+    aligned: embedded.aligned,
+    noFace: embedded.noFace.length,
+    unreadable: embedded.unreadable.length,
+    problems: [
+      ...embedded.unreadable.map(({ file, reason }) => `${file}: ${reason}`),
+      ...embedded.noFace.map((file) => `${file}: no face found`),
+    ].slice(0, 20),
+    imagesPerIdentity: {
+      min: counts.reduce((min, count) => Math.min(min, count), Infinity),
+      mean: embedded.features.length / counts.length,
+      max: counts.reduce((max, count) => Math.max(max, count), 0),
+    },
+  };
+}
+
+/** The pack's own identity model's row of `judges`: the report's identity metrics, and its calibration. */
+function packJudgeReport(
+  pack: ModelPack,
+  features: readonly Float32Array[],
+  labels: readonly number[],
+  metrics: Pick<JudgeReport, "genuine" | "impostor" | "eer">,
+  realism: EvalReport["realism"],
+): JudgeReport {
+  const identitySha = pack.manifest.files.identity?.sha256 ?? null;
+  return {
+    name: pack.manifest.files.identity?.npm?.path.split("/").pop()?.replace(/\.onnx$/, "") ?? "identity",
+    independent: false,
+    backend: pack.backend,
+    genuine: metrics.genuine,
+    impostor: metrics.impostor,
+    eer: metrics.eer,
+    // Vec2Face's 0.4 beside the model's own line on real faces.
+    uniqueIdentities: uniqueAtCalibration(features, labels, calibrationOf(identitySha)),
+    frechetDistance: realism?.frechetDistance ?? null,
+    reference: calibrationOf(identitySha),
+  };
+}
+
+/** Contact sheet rows (aligned faces kept by the embedding pass) in identity order of appearance. */
+function contactSheet(kept: EmbeddedDataset["kept"]): RgbImage[][] {
+  const rows = new Map<number, RgbImage[]>();
+  for (const { item, face } of kept) {
+    if (!rows.has(item.identity)) rows.set(item.identity, []);
+    rows.get(item.identity)!.push(face);
+  }
+  return [...rows.values()];
+}
+
 /**
  * Evaluates a dataset (any layout {@linkcode openDataset} reads): embeds its
  * images with the pack's identity model, then measures identity fidelity
@@ -607,198 +818,58 @@ async function realFeatures(
 export async function evaluateDataset(dataset: string | DatasetIndex, options: EvaluateOptions): Promise<Evaluation> {
   const started = performance.now();
   const { pack } = options;
-  const pairs = checkCountOption(options.pairs, 1_000_000, "pairs");
-  const seed = checkSeed(options.seed ?? 0);
-  const sheetIds = checkCountOption(options.sheet?.identities, 8, "contact sheet identities");
-  const sheetImages = checkCountOption(options.sheet?.images, 8, "contact sheet images");
-  const thresholds = options.uniqueThresholds ?? [0.4];
-  for (const threshold of thresholds) {
-    if (!(threshold >= -1 && threshold <= 1)) {
-      throw new RangeError(`Cannot count unique identities at cosine ${threshold}: current value is not in -1..1`);
-    }
-  }
+  const { pairs, seed, sheet, thresholds } = checkEvaluateOptions(options);
   const index = typeof dataset === "string" ? await openDataset(dataset) : dataset;
-  if (options.real !== undefined) {
-    const info = await Deno.stat(options.real).catch(() => undefined);
-    if (!info) throw new TypeError(`Cannot read real faces at ${options.real}: current path does not exist`);
-  }
+  await checkRealPath(options.real);
+  const { embedded, hasPose, hasAttributes } = await embedForReport(index, options, sheetSelector(sheet));
+  const { features } = embedded;
+  const labels = embedded.items.map((item) => item.identity);
 
-  // Contact sheet: the first images of the first identities, in dataset order.
-  const sheetRows = new Map<number, number>();
-  const keep = (item: DatasetItem) => {
-    if (!sheetRows.has(item.identity)) {
-      if (sheetRows.size >= sheetIds) return false;
-      sheetRows.set(item.identity, 0);
-    }
-    const taken = sheetRows.get(item.identity)!;
-    if (taken >= sheetImages) return false;
-    sheetRows.set(item.identity, taken + 1);
-    return true;
-  };
-  const hasPose = pack.manifest.files.pose !== undefined;
-  const hasAttributes = pack.manifest.files.attributes !== undefined;
-  // Loaded (pulled on first use) before the long part: a model that cannot load fails now, and the
-  // stages' seconds are the work alone.
-  if (hasPose) await pack.session("pose");
-  if (hasAttributes) await pack.session("attributes");
-  const embedded = await embedDataset(index, {
-    pack,
-    batchSize: options.batchSize,
-    keep,
-    pose: hasPose,
-    judge: options.judge,
-    signal: options.signal,
-    onProgress: options.onProgress,
-  });
-  const { features, items } = embedded;
-  if (features.length === 0) {
-    throw new RangeError(
-      `Cannot evaluate ${index.path}: current dataset has no embeddable image (${index.items.length} listed, ` +
-        `${embedded.noFace.length} without a face, ${embedded.unreadable.length} unreadable)`,
-    );
-  }
-  const labels = items.map((item) => item.identity);
-
-  let fidelity: EvalReport["fidelity"] = null;
-  const bank = index.bank;
-  if (bank && bank[0]?.length === features[0].length && items.every((item) => item.identity < bank.length)) {
-    const cosines = features.map((feature, k) => cosineSimilarity(feature, bank[items[k].identity]));
-    fidelity = {
-      ...summarize(cosines),
-      histogram: histogram(cosines, HISTOGRAM_RANGE),
-      bankPackSha256: index.bankInfo?.packSha256 ?? null,
-    };
-  }
   const absent: Record<string, string> = {};
-  let spread: SpreadReport | null = null;
-  if (hasPose) {
-    const { poses, poseSeconds } = embedded;
-    spread = {
-      yaw: distribution(poses.map((pose) => pose.yaw), POSE_HISTOGRAM_RANGE),
-      pitch: distribution(poses.map((pose) => pose.pitch), POSE_HISTOGRAM_RANGE),
-      seconds: poseSeconds,
-      imagesPerSecond: poses.length / Math.max(poseSeconds, 1e-9),
-    };
-  } else {
-    absent.spread = ABSENT_METRICS.spread;
-  }
-  let attributes: AttributesReport | null = null;
-  if (hasAttributes) {
-    attributes = await attributesReport(features, options);
-  } else {
+  const fidelity = fidelityReport(index, embedded);
+  const spread = hasPose ? spreadReport(embedded) : null;
+  if (!hasPose) absent.spread = ABSENT_METRICS.spread;
+  const attributes = hasAttributes ? await attributesReport(features, options) : null;
+  if (!hasAttributes) {
     absent.age = ABSENT_METRICS.age;
     absent.gender = ABSENT_METRICS.gender;
     absent.quality = ABSENT_METRICS.quality;
   }
-  if (!fidelity) {
-    absent.fidelity = bank
-      ? `the bank's vectors (${bank[0]?.length}-d, ${bank.length}) do not match the features (${
-        features[0].length
-      }-d) or the identities`
-      : "no identity bank (identities.npy): the images' identity vectors are unknown";
-  }
+  if (fidelity.absent) absent.fidelity = fidelity.absent;
+  const metrics = identityMetrics(features, labels, { pairs, seed, thresholds });
+  if (!metrics.genuine) absent.genuine = "no identity has two embedded images";
+  if (!metrics.impostor) absent.impostor = "fewer than two identities";
+  if (!metrics.eer) absent.eer = "needs both genuine and impostor pairs";
+  const real = options.real === undefined ? undefined : await realFeatures(options.real, options);
+  const realism = real ? realismReport(options.real!, features, real) : { realism: null, absent: NO_REAL_FACES };
+  if (realism.absent) absent.realism = realism.absent;
 
-  const { genuine, impostor, eer, uniqueIdentities: unique } = identityMetrics(features, labels, {
-    pairs,
-    seed,
-    thresholds,
-  });
-  if (!genuine) absent.genuine = "no identity has two embedded images";
-  if (!impostor) absent.impostor = "fewer than two identities";
-  if (!eer) absent.eer = "needs both genuine and impostor pairs";
-
-  let realism: EvalReport["realism"] = null;
-  let real: Awaited<ReturnType<typeof realFeatures>> | undefined;
-  if (options.real !== undefined) {
-    real = await realFeatures(options.real, options);
-    if (real.features.length < 2 || features.length < 2) {
-      absent.realism =
-        `needs two features on each side: current counts are ${features.length} and ${real.features.length}`;
-    } else if (real.features[0].length !== features[0].length) {
-      throw new RangeError(
-        `Cannot compare real features of ${options.real} (${
-          real.features[0].length
-        }-d) with the dataset's: current features are ${features[0].length}-d`,
-      );
-    } else {
-      realism = {
-        frechetDistance: frechetDistance(
-          gaussianStats(unitVectors(features)),
-          gaussianStats(unitVectors(real.features)),
-        ),
-        real: {
-          path: options.real,
-          images: real.images,
-          embedded: real.features.length,
-          noFace: real.noFace,
-          unreadable: real.unreadable,
-        },
-      };
-    }
-  } else {
-    absent.realism = "no real faces given (--real DIR)";
-  }
-
-  const perIdentity = new Map<number, number>();
-  for (const label of labels) perIdentity.set(label, (perIdentity.get(label) ?? 0) + 1);
-  const counts = [...perIdentity.values()];
-  const identitySha = pack.manifest.files.identity?.sha256 ?? null;
   const seconds = (performance.now() - started) / 1000;
   const report: EvalReport = {
     version: 1,
-    dataset: {
-      path: index.path,
-      layout: index.layout,
-      identities: new Set(index.items.map((item) => item.identity)).size,
-      images: index.items.length,
-      embedded: features.length,
-      aligned: embedded.aligned,
-      noFace: embedded.noFace.length,
-      unreadable: embedded.unreadable.length,
-      problems: [
-        ...embedded.unreadable.map(({ file, reason }) => `${file}: ${reason}`),
-        ...embedded.noFace.map((file) => `${file}: no face found`),
-      ].slice(0, 20),
-      imagesPerIdentity: {
-        min: counts.reduce((min, count) => Math.min(min, count), Infinity),
-        mean: features.length / counts.length,
-        max: counts.reduce((max, count) => Math.max(max, count), 0),
-      },
+    dataset: datasetSummary(index, embedded, labels),
+    model: {
+      pack: pack.manifest.name,
+      packSha256: pack.sha256,
+      identitySha256: pack.manifest.files.identity?.sha256 ?? null,
+      backend: pack.backend,
     },
-    model: { pack: pack.manifest.name, packSha256: pack.sha256, identitySha256: identitySha, backend: pack.backend },
     options: { pairs, seed },
-    fidelity,
-    genuine,
-    impostor,
-    eer,
-    uniqueIdentities: unique,
+    fidelity: fidelity.fidelity,
+    genuine: metrics.genuine,
+    impostor: metrics.impostor,
+    eer: metrics.eer,
+    uniqueIdentities: metrics.uniqueIdentities,
     spread,
     attributes,
-    realism,
+    realism: realism.realism,
     judges: [
-      {
-        name: pack.manifest.files.identity?.npm?.path.split("/").pop()?.replace(/\.onnx$/, "") ?? "identity",
-        independent: false,
-        backend: pack.backend,
-        genuine,
-        impostor,
-        eer,
-        // Vec2Face's 0.4 beside the model's own line on real faces.
-        uniqueIdentities: uniqueAtCalibration(features, labels, calibrationOf(identitySha)),
-        frechetDistance: realism?.frechetDistance ?? null,
-        reference: calibrationOf(identitySha),
-      },
+      packJudgeReport(pack, features, labels, metrics, realism.realism),
       ...(options.judge ? [judgeReport(options.judge, embedded.judgeFeatures, labels, real, { pairs, seed })] : []),
     ],
     absent,
     seconds,
     imagesPerSecond: index.items.length / Math.max(seconds, 1e-9),
   };
-  // Contact sheet rows in identity order of appearance.
-  const rows = new Map<number, RgbImage[]>();
-  for (const { item, face } of embedded.kept) {
-    if (!rows.has(item.identity)) rows.set(item.identity, []);
-    rows.get(item.identity)!.push(face);
-  }
-  return { report, sheet: [...rows.values()] };
+  return { report, sheet: contactSheet(embedded.kept) };
 }

@@ -182,7 +182,15 @@ Deno.test("evaluateDataset refuses bad options and empty results before or inste
   const root = await Deno.makeTempDir();
   try {
     await Deno.writeFile(join(root, "broken.jpg"), new Uint8Array([0]));
-    await assert.rejects(evaluateDataset(root, { pack, pairs: 0 }), /Cannot use 0 pairs/);
+    // Counts are checked by _check.ts's checkCount: the message names the option and its range.
+    await assert.rejects(
+      evaluateDataset(root, { pack, pairs: 0 }),
+      /Cannot use pair count `pairs` 0: current value is not an integer in 1\.\./,
+    );
+    await assert.rejects(
+      evaluateDataset(root, { pack, sheet: { images: 1.5 } }),
+      /Cannot use contact sheet images `sheet.images` 1.5: current value is not an integer in 1\.\./,
+    );
     await assert.rejects(evaluateDataset(root, { pack, seed: -1 }), /seed as -1/);
     await assert.rejects(evaluateDataset(root, { pack, uniqueThresholds: [1.5] }), /cosine 1.5/);
     await assert.rejects(
