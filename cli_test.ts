@@ -2,7 +2,7 @@ import { readTree } from "./src/_test_tree.ts";
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decodeBank, encodeBank } from "./src/bank.ts";
-import { sha256Hex } from "./src/model_pack.ts";
+import { sha256 } from "./src/_hash.ts";
 import { parsePrior } from "./src/prior.ts";
 import { Random } from "./src/random.ts";
 import { cliMessage, readShare } from "./cli.ts";
@@ -56,10 +56,10 @@ Deno.test("cli generate writes N x M JPEGs, the manifest and the bank, and says 
     assert.equal(rows.length, 12);
     const bank = JSON.parse(await Deno.readTextFile(join(out, "identities.json")));
     assert.equal(bank.count, 3);
-    assert.equal(bank.packSha256, await sha256Hex(await Deno.readFile(join(DEFAULT, "manifest.json"))));
+    assert.equal(bank.packSha256, sha256(await Deno.readFile(join(DEFAULT, "manifest.json"))));
     const jpeg = await Deno.readFile(join(out, "000002", "003.jpg"));
     assert.deepEqual([...jpeg.slice(0, 2)], [0xff, 0xd8]);
-    assert.equal(JSON.parse(rows[11]).sha256, await sha256Hex(jpeg));
+    assert.equal(JSON.parse(rows[11]).sha256, sha256(jpeg));
   } finally {
     await Deno.remove(out, { recursive: true });
   }
@@ -121,7 +121,7 @@ Deno.test("cli bad input: one-line errors, non-zero exit, nothing partial lookin
       const garbage = new TextEncoder().encode("not an onnx model");
       await Deno.writeFile(join(pack, "generator.onnx"), garbage);
       const manifest = JSON.parse(await Deno.readTextFile(join(pack, "manifest.json")));
-      manifest.files.generator.sha256 = await sha256Hex(garbage);
+      manifest.files.generator.sha256 = sha256(garbage);
       await Deno.writeTextFile(join(pack, "manifest.json"), JSON.stringify(manifest));
       const result = await cli(...generate, "--ids", "1", "--per-id", "1", "--pack", pack, "--overwrite");
       assertOneLineError(result, /Cannot create a wasm session/);

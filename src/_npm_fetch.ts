@@ -7,6 +7,7 @@
  */
 import { gunzipSync } from "node:zlib";
 import { Vec2FaceError } from "./errors.ts";
+import { exists } from "./_fs.ts";
 
 /** Options for {@linkcode fetchNpmFiles}. */
 export interface FetchNpmFilesOptions {
@@ -158,14 +159,6 @@ async function findTarball(dir: string, stdout: Uint8Array, spec: string): Promi
     );
   }
   return `${dir}/${tarballs[0]}`;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
 }
 
 function aborted(spec: string, signal: AbortSignal): Vec2FaceError {

@@ -14,6 +14,7 @@
  * @module
  */
 import { Vec2FaceError } from "./errors.ts";
+import { concatBytes } from "./_fs.ts";
 
 // Field numbers from onnx.proto, limited to what this module reads or writes.
 const MODEL_GRAPH = 7;
@@ -290,7 +291,7 @@ function rewriteGraphSignature(bytes: Uint8Array, graph: WireField): Uint8Array 
       const kept = readFields(bytes, dimField.valueStart, dimField.end)
         .filter((f) => f.number !== DIM_VALUE && f.number !== DIM_PARAM)
         .map((f) => bytes.subarray(f.start, f.end));
-      return concat([...kept, replacement]);
+      return concatBytes([...kept, replacement]);
     });
   });
 }
@@ -419,7 +420,7 @@ function rewriteFields(
       parts.push(encodeLengthDelimited(field.number, payload));
     }
   }
-  return changed ? concat(parts) : undefined;
+  return changed ? concatBytes(parts) : undefined;
 }
 
 /** Replaces the first sub-message along a path of field numbers; returns the new payload of `message`. */
@@ -453,16 +454,6 @@ function encodeLengthDelimited(number: number, payload: Uint8Array): Uint8Array 
   const out = new Uint8Array(head.length + payload.length);
   out.set(head);
   out.set(payload, head.length);
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
   return out;
 }
 

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { concatBytes } from "./_fs.ts";
 
 /** An attribute value: an integer, a list of integers, a float or a string. */
 export type OnnxAttribute = number | number[] | { float: number } | string;
@@ -100,9 +101,9 @@ export function encodeOnnxModel(graph: OnnxGraph): Uint8Array {
   for (const initializer of graph.initializers) parts.push(field(5, encodeTensor(initializer)));
   for (const input of graph.inputs) parts.push(field(11, encodeValueInfo(input)));
   for (const output of graph.outputs) parts.push(field(12, encodeValueInfo(output)));
-  const graphBytes = concat(parts);
-  const opset = concat([field(1, encoder.encode("")), varintField(2, graph.opset ?? 13)]);
-  return concat([
+  const graphBytes = concatBytes(parts);
+  const opset = concatBytes([field(1, encoder.encode("")), varintField(2, graph.opset ?? 13)]);
+  return concatBytes([
     varintField(1, IR_VERSION),
     field(2, encoder.encode(graph.producer ?? "vec2face")),
     field(7, graphBytes),
@@ -135,7 +136,7 @@ function encodeNode(node: OnnxNode): Uint8Array {
   for (const output of node.outputs) parts.push(field(2, encoder.encode(output)));
   parts.push(field(4, encoder.encode(node.op)));
   for (const [name, value] of Object.entries(node.attributes ?? {})) parts.push(field(5, encodeAttribute(name, value)));
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 function encodeAttribute(name: string, value: OnnxAttribute): Uint8Array {
@@ -153,7 +154,7 @@ function encodeAttribute(name: string, value: OnnxAttribute): Uint8Array {
     new DataView(float.buffer).setFloat32(1, value.float, true);
     parts.push(float, varintField(20, ATTRIBUTE_FLOAT));
   }
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 function encodeTensor(tensor: OnnxInitializer): Uint8Array {
@@ -176,15 +177,15 @@ function encodeTensor(tensor: OnnxInitializer): Uint8Array {
     else view.setBigInt64(i * 8, value as bigint, true);
   });
   parts.push(field(9, raw));
-  return concat(parts);
+  return concatBytes(parts);
 }
 
 function encodeValueInfo(value: OnnxValue): Uint8Array {
   const dims = value.dims.map((dim) =>
     field(1, typeof dim === "number" ? varintField(1, dim) : field(2, encoder.encode(dim)))
   );
-  const tensorType = concat([varintField(1, DATA_TYPE_FLOAT), field(2, concat(dims))]);
-  return concat([field(1, encoder.encode(value.name)), field(2, field(1, tensorType))]);
+  const tensorType = concatBytes([varintField(1, DATA_TYPE_FLOAT), field(2, concatBytes(dims))]);
+  return concatBytes([field(1, encoder.encode(value.name)), field(2, field(1, tensorType))]);
 }
 
 function varint(value: number): number[] {
@@ -207,15 +208,5 @@ function varintField(number: number, value: number): Uint8Array {
 }
 
 function field(number: number, payload: Uint8Array): Uint8Array {
-  return concat([Uint8Array.from([...varint((number << 3) | 2), ...varint(payload.length)]), payload]);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
+  return concatBytes([Uint8Array.from([...varint((number << 3) | 2), ...varint(payload.length)]), payload]);
 }

@@ -7,7 +7,9 @@
  */
 import { join } from "node:path";
 import { fetchNpmFiles } from "./_npm_fetch.ts";
-import { cacheDir, sha256Hex } from "./model_pack.ts";
+import { cacheDir } from "./model_pack.ts";
+import { writeAtomic } from "./_fs.ts";
+import { sha256 } from "./_hash.ts";
 
 const PACKAGE = "faceplugin-face-recognition-js";
 const VERSION = "0.0.1";
@@ -33,11 +35,9 @@ export async function facepluginModel(file: string): Promise<Uint8Array> {
   if (!bytes) {
     bytes = (await fetchNpmFiles(PACKAGE, VERSION, [`package/model/${file}`])).get(`package/model/${file}`)!;
     await Deno.mkdir(join(cacheDir(), "sha256"), { recursive: true });
-    const temporary = `${cached}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeFile(temporary, bytes);
-    await Deno.rename(temporary, cached);
+    await writeAtomic(cached, bytes, `${crypto.randomUUID()}.tmp`);
   }
-  const actual = await sha256Hex(bytes);
+  const actual = sha256(bytes);
   if (actual !== expected) throw new Error(`${file}: sha256 is ${actual}, expected ${expected}`);
   return bytes;
 }

@@ -18,7 +18,7 @@ import denoJson from "../deno.json" with { type: "json" };
  * ```
  */
 export const DEFAULTS: Readonly<{
-  /** Images per generator call. */
+  /** Images per generator call, and faces per estimator model run (embed, pose, the judge). */
   batchSize: number;
   /** Identities per zip or tar shard. */
   shardSize: number;

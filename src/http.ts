@@ -38,16 +38,17 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
 import { bankSidecarText, encodeBank, sampledBankInfo } from "./bank.ts";
 import { type DatasetSample, generateSamples, renderDatasetImage } from "./dataset.ts";
 import { Vec2FaceError } from "./errors.ts";
 import { encodePng } from "./image/codec.ts";
-import { type ModelPack, sha256Hex } from "./model_pack.ts";
+import type { ModelPack } from "./model_pack.ts";
 import { sigmaForImage } from "./perturb.ts";
 import { sample, type SampleResult } from "./sample.ts";
 import { ZipShardWriter } from "./shard.ts";
-import { VERSION } from "./defaults.ts";
+import { DEFAULTS, VERSION } from "./defaults.ts";
+import { checkCount } from "./_check.ts";
+import { Sha256, sha256 } from "./_hash.ts";
 
 /** The library version reported by `/v1/info` (from `deno.json`). */
 export { VERSION };
@@ -114,11 +115,7 @@ export class HttpError extends Error {
 }
 
 function checkLimit(value: unknown, name: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isSafeInteger(value) || (value as number) < 1) {
-    throw new RangeError(`Cannot serve with ${name} as ${value}: current value is not a positive integer`);
-  }
-  return value as number;
+  return value === undefined ? fallback : checkCount(value, name);
 }
 
 /** Sampled identity banks by (seed, threshold), least recently used dropped first; each keeps its longest list. */
@@ -259,8 +256,8 @@ function threshold(query: Map<string, string>, fallback: number): number {
   return value;
 }
 
-async function etagOf(spec: string): Promise<string> {
-  return `"${await sha256Hex(new TextEncoder().encode(spec))}"`;
+function etagOf(spec: string): string {
+  return `"${sha256(spec)}"`;
 }
 
 /**
@@ -408,7 +405,7 @@ function zipStream(
   abort: AbortController,
   onDigest: (digest: ShardDigest) => void,
 ): ReadableStream<Uint8Array> {
-  const hash = createHash("sha256");
+  const hash = new Sha256();
   let size = 0;
   let step: Promise<unknown> = Promise.resolve();
   let stopped: Promise<void> | undefined;
@@ -443,7 +440,7 @@ function zipStream(
       }
       const chunk = pending.shift();
       if (chunk === undefined) {
-        onDigest({ sha256: hash.digest("hex"), bytes: size });
+        onDigest({ sha256: hash.digest(), bytes: size });
         controller.close();
         return;
       }
@@ -511,11 +508,11 @@ async function renderPng(server: Server, request: Request, url: URL): Promise<Re
   const { pack, maxIdentities } = server;
   const query = readQuery(url, ["identity", "image", "per_id", "seed", "threshold"]);
   const identity = integer(query, "identity", 0, maxIdentities - 1);
-  const perId = integer(query, "per_id", 1, 1000, 50);
+  const perId = integer(query, "per_id", 1, DEFAULTS.maxPerId, 50);
   const image = integer(query, "image", 0, perId - 1);
-  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
+  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, DEFAULTS.seed);
   const t = threshold(query, server.threshold);
-  const etag = await etagOf(
+  const etag = etagOf(
     `vec2face-render/${VERSION} pack=${pack.sha256} backend=${pack.backend} identity=${identity} ` +
       `image=${image} per_id=${perId} seed=${seed} threshold=${t}`,
   );
@@ -533,9 +530,9 @@ async function renderPng(server: Server, request: Request, url: URL): Promise<Re
 function readDataset(server: Server, query: Map<string, string>) {
   const { maxIdentities } = server;
   const ids = integer(query, "ids", 1, maxIdentities);
-  const perId = integer(query, "per_id", 1, 1000, 50);
-  const shardSize = integer(query, "shard_size", 1, maxIdentities, 100);
-  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
+  const perId = integer(query, "per_id", 1, DEFAULTS.maxPerId, 50);
+  const shardSize = integer(query, "shard_size", 1, maxIdentities, DEFAULTS.shardSize);
+  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, DEFAULTS.seed);
   const t = threshold(query, server.threshold);
   return { ids, perId, shardSize, seed, threshold: t, shards: Math.ceil(ids / shardSize) };
 }
@@ -572,10 +569,10 @@ async function identities(server: Server, request: Request, url: URL, match: Reg
   const { pack } = server;
   const query = readQuery(url, ["ids", "seed", "threshold"]);
   const ids = integer(query, "ids", 1, server.maxIdentities);
-  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, 0);
+  const seed = integer(query, "seed", 0, Number.MAX_SAFE_INTEGER, DEFAULTS.seed);
   const t = threshold(query, server.threshold);
   const extension = match[1];
-  const etag = await etagOf(
+  const etag = etagOf(
     `vec2face-identities/${VERSION} pack=${pack.sha256} ids=${ids} seed=${seed} threshold=${t} ${extension}`,
   );
   return await conditional(request, etag, () =>
@@ -592,7 +589,7 @@ async function identities(server: Server, request: Request, url: URL, match: Reg
 }
 
 /** Shard `name` of the dataset a request names: its identities and ETag; over `maxImages`: 413. */
-async function readShard(server: Server, url: URL, name: string) {
+function readShard(server: Server, url: URL, name: string) {
   const { pack, maxImages } = server;
   const spec = readDataset(server, readQuery(url, DATASET_PARAMETERS));
   const k = /^\d{1,16}$/.test(name) ? Number(name) : NaN;
@@ -614,7 +611,7 @@ async function readShard(server: Server, url: URL, name: string) {
         `current ${images} images exceed the limit of ${maxImages}; lower shard_size or per_id`,
     );
   }
-  const etag = await etagOf(
+  const etag = etagOf(
     `vec2face-shard/${VERSION} pack=${pack.sha256} backend=${pack.backend} ids=${spec.ids} per_id=${spec.perId} ` +
       `shard_size=${spec.shardSize} seed=${spec.seed} threshold=${spec.threshold} shard=${k}`,
   );
@@ -622,7 +619,7 @@ async function readShard(server: Server, url: URL, name: string) {
 }
 
 /** Starts rendering a shard in a slot: its zip bytes as they come; its digest is remembered at its end. */
-function startShard(server: Server, shard: Awaited<ReturnType<typeof readShard>>): Promise<ReadableStream<Uint8Array>> {
+function startShard(server: Server, shard: ReturnType<typeof readShard>): Promise<ReadableStream<Uint8Array>> {
   const { pack, batchSize } = server;
   const { perId, seed, start, end, etag } = shard;
   return server.slots.stream(async () => {
@@ -636,7 +633,7 @@ function startShard(server: Server, shard: Awaited<ReturnType<typeof readShard>>
 
 /** `GET /v1/shards/{k}.zip`: the shard, streamed while it renders. */
 async function shardZip(server: Server, request: Request, url: URL, match: RegExpExecArray): Promise<Response> {
-  const shard = await readShard(server, url, match[1]);
+  const shard = readShard(server, url, match[1]);
   const { etag } = shard;
   return await conditional(request, etag, async () => {
     const known = server.digests.get(etag);
@@ -654,7 +651,7 @@ async function shardZip(server: Server, request: Request, url: URL, match: RegEx
 
 /** `GET /v1/shards/{k}.sha256`: the shard's digest, remembered or rendered (and hashed) to answer. */
 async function shardDigest(server: Server, request: Request, url: URL, match: RegExpExecArray): Promise<Response> {
-  const shard = await readShard(server, url, match[1]);
+  const shard = readShard(server, url, match[1]);
   const { etag } = shard;
   let digest = server.digests.get(etag);
   if (!digest) {
@@ -743,13 +740,13 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
   if (!pack?.manifest || !pack.prior) {
     throw new TypeError(`Cannot create a handler as pack ${pack}: current value is not a ModelPack`);
   }
-  const maxImages = checkLimit(options.limits?.maxImages, "limits.maxImages", 2000);
-  const maxConcurrent = checkLimit(options.limits?.maxConcurrent, "limits.maxConcurrent", 2);
-  const maxIdentities = checkLimit(options.limits?.maxIdentities, "limits.maxIdentities", 10_000);
+  const maxImages = checkLimit(options.limits?.maxImages, "image limit `limits.maxImages`", 2000);
+  const maxConcurrent = checkLimit(options.limits?.maxConcurrent, "render limit `limits.maxConcurrent`", 2);
+  const maxIdentities = checkLimit(options.limits?.maxIdentities, "identity limit `limits.maxIdentities`", 10_000);
   const maxRss = options.limits?.maxRss === undefined
     ? undefined
-    : checkLimit(options.limits.maxRss, "limits.maxRss", 0);
-  const batchSize = checkLimit(options.batchSize, "batchSize", 16);
+    : checkCount(options.limits.maxRss, "memory limit in bytes `limits.maxRss`");
+  const batchSize = checkLimit(options.batchSize, "batch size `batchSize`", DEFAULTS.batchSize);
   const server: Server = {
     pack,
     threshold: pack.manifest.separationThreshold,

@@ -6,7 +6,8 @@ import { generateDataset } from "./dataset/generate.ts";
 import { createHandler, HttpError, VERSION } from "./http.ts";
 import { decodeImage, encodeJpeg } from "./image/codec.ts";
 import { drawMask } from "./mask.ts";
-import { FIXTURE_PACK, loadPack, type ModelPack, sha256Hex } from "./model_pack.ts";
+import { FIXTURE_PACK, loadPack, type ModelPack } from "./model_pack.ts";
+import { sha256 } from "./_hash.ts";
 import { perturbVector, sigmaForImage } from "./perturb.ts";
 import { Random, STREAM_TAGS } from "./random.ts";
 import { renderBatch } from "./render.ts";
@@ -114,7 +115,11 @@ Deno.test("404, 405 and 400 naming the parameter", async () => {
     ["/v1/render.png?identity=0&image=4&per_id=4", /parameter image as "4".*0\.\.3/],
   ];
   for (const [path, pattern] of bad) await expectError(await get(handler, path), 400, pattern);
-  assert.throws(() => createHandler({ pack, limits: { maxConcurrent: 0 } }), RangeError);
+  // Limits are counts, checked by _check.ts's checkCount: the message names the option and its range.
+  assert.throws(
+    () => createHandler({ pack, limits: { maxConcurrent: 0 } }),
+    /Cannot use render limit `limits.maxConcurrent` 0: current value is not an integer in 1\.\./,
+  );
   assert.throws(() => new HttpError(200, "fine"), RangeError);
 });
 
@@ -360,12 +365,12 @@ Deno.test("shards/{k}.sha256: remembered from a streamed shard, else rendered; R
   const first = await get(handler, `/v1/shards/1.zip${query}`);
   assert.equal(first.headers.get("repr-digest"), null, "unknown before the first render");
   const zip = await bytesOf(first);
-  const sha256 = await sha256Hex(zip);
+  const hex = sha256(zip);
   const before = calls();
   const digest = await get(handler, `/v1/shards/1.sha256${query}`);
-  assert.deepEqual(await digest.json(), { shard: 1, etag: first.headers.get("etag"), sha256, bytes: zip.length });
+  assert.deepEqual(await digest.json(), { shard: 1, etag: first.headers.get("etag"), sha256: hex, bytes: zip.length });
   assert.equal(calls(), before, "a remembered digest renders nothing");
-  const b64 = btoa(String.fromCharCode(...sha256.match(/../g)!.map((pair) => parseInt(pair, 16))));
+  const b64 = btoa(String.fromCharCode(...hex.match(/../g)!.map((pair) => parseInt(pair, 16))));
   assert.equal(digest.headers.get("repr-digest"), `sha-256=:${b64}:`);
   const second = await get(handler, `/v1/shards/1.zip${query}`);
   assert.equal(second.headers.get("repr-digest"), `sha-256=:${b64}:`);
@@ -375,7 +380,7 @@ Deno.test("shards/{k}.sha256: remembered from a streamed shard, else rendered; R
   // Another handler never streamed it: it renders the shard to answer, and gives the same digest.
   const other = createHandler({ pack: loaded });
   const fresh = await (await get(other, `/v1/shards/1.sha256${query}`)).json();
-  assert.equal(fresh.sha256, sha256);
+  assert.equal(fresh.sha256, hex);
   await expectError(await get(other, `/v1/shards/3.sha256${query}`), 400, /shard "3"/);
 });
 

