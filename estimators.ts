@@ -6,7 +6,10 @@
  * crop ({@linkcode alignFaces}), head pose ({@linkcode estimatePose}), age,
  * gender and quality ({@linkcode estimateAttributes}), and the independent
  * judge ({@linkcode loadJudge}), a second face-recognition model that nothing
- * in this project trains against. Each takes the loaded pack as `pack`.
+ * in this project trains against. Each takes the loaded pack as `pack`, whose
+ * sessions run on a {@linkcode Backend}. `render` and `edit` (main entry
+ * point) take and report their measures as {@linkcode HeadPose},
+ * {@linkcode EditAttribute} and {@linkcode MeasuredAttributes}.
  *
  * @example Detect, align, embed and read the pose of a generated face
  * ```ts
@@ -29,6 +32,9 @@
  */
 export type { Detection, EstimatorRole, FaceBox, Point, SessionProvider } from "./src/estimators/types.ts";
 export type { BorderMode } from "./src/image/transform.ts";
+export type { Backend } from "./src/_backend.ts";
+export type { HeadPose } from "./src/render.ts";
+export type { EditAttribute, MeasuredAttributes } from "./src/edit.ts";
 export { embed, type EmbedOptions } from "./src/estimators/embed.ts";
 export { cosineSimilarity } from "./src/vectors.ts";
 export {

@@ -4,8 +4,13 @@
  * ({@linkcode TarShardStream}, {@linkcode readTar}), insightface's MXNet
  * RecordIO ({@linkcode RecordIOStream}, {@linkcode unpackRecord},
  * {@linkcode parseRecordIndex}), image codecs, identity banks (`.npy`), prior
- * files and model packs' `manifest.json` entries. `generateDataset` writes them and `openDataset` reads them
- * (main entry point); these are for writing or reading them yourself.
+ * files and model packs' `manifest.json` ({@linkcode PackManifest}) entries. `generateDataset` writes them
+ * and `openDataset` reads them (main entry point); these are for writing or reading them yourself. The
+ * secondary types of those calls are here too: a dataset's formats ({@linkcode DatasetFormat}), items
+ * and images ({@linkcode DatasetItem}, {@linkcode DatasetImage}), plan, worker share and edit
+ * ({@linkcode PlanOptions}, {@linkcode WorkerShare}, {@linkcode DatasetEdit}), the progress of
+ * `generateDataset` and `fetchDataset` ({@linkcode GenerateProgress}, {@linkcode FetchProgress}) and
+ * `fitPrior`'s options ({@linkcode FitPriorOptions}).
  *
  * @example A zip, a tar and a RecordIO stream of the same image, read back
  * ```ts
@@ -65,9 +70,12 @@ export {
 } from "./src/recordio.ts";
 export { decodeImage, encodeJpeg, encodePng, type RgbImage } from "./src/image/codec.ts";
 export { type BankInfo, decodeBank, type DecodeBankOptions, encodeBank } from "./src/bank.ts";
-export { encodePrior, parsePrior, type Prior } from "./src/prior.ts";
+export { encodePrior, type FitPriorOptions, parsePrior, type Prior } from "./src/prior.ts";
 export { samplePath } from "./src/dataset/layout.ts";
-export { DATASET_FORMATS, type DatasetFormat } from "./src/dataset/plan.ts";
-export type { DatasetLayout } from "./src/read_dataset.ts";
-export type { FileRole, NpmSource, PackFile } from "./src/model_pack.ts";
+export { DATASET_FORMATS, type DatasetFormat, type PlanOptions, type WorkerShare } from "./src/dataset/plan.ts";
+export type { DatasetImage, DatasetItem, DatasetLayout } from "./src/read_dataset.ts";
+export type { DatasetEdit } from "./src/dataset.ts";
+export type { GenerateProgress } from "./src/dataset/generate.ts";
+export type { FetchProgress } from "./src/fetch.ts";
+export type { FileRole, NpmSource, PackFile, PackManifest } from "./src/model_pack.ts";
 export type { MaskRatio } from "./src/mask.ts";

@@ -6,7 +6,9 @@
  * summaries; {@linkcode embedDataset} (the features `evaluateDataset` reads),
  * the {@linkcode EvalReport} it returns and its Markdown
  * ({@linkcode reportMarkdown}). `evaluateDataset` and `writeReport` are in the
- * main entry point.
+ * main entry point; the progress `evaluateDataset` reports
+ * ({@linkcode EvaluateProgress}) is here, as is that of `sample`
+ * ({@linkcode SampleProgress}) and its cosine engine ({@linkcode SampleEngine}).
  *
  * @example Scores of two identities, their equal error rate and unique identities
  * ```ts
@@ -54,6 +56,7 @@ export {
   type EmbedDatasetOptions,
   type EmbeddedDataset,
   type EvalReport,
+  type EvaluateProgress,
   HISTOGRAM_RANGE,
   type JudgeReport,
   type PairReport,
@@ -61,3 +64,4 @@ export {
   type SpreadReport,
 } from "./src/evaluate.ts";
 export { checkReportFolder, REPORT_FILES, type ReportImages, reportMarkdown } from "./src/report.ts";
+export type { SampleEngine, SampleProgress } from "./src/sample.ts";

@@ -14,9 +14,11 @@
  * real faces ({@linkcode fitPrior}). Long calls report `{ done, total, stage? }`
  * ({@linkcode Progress}) to `onProgress`. More in the subpaths:
  * `@vec2face/vec2face/formats` (zip, tar and RecordIO streams and readers,
- * image codecs, bank files), `/metrics` (identity metrics and the evaluation
- * report's parts), `/estimators` (embed, align, detect, landmarks, pose,
- * attributes, the independent judge), `/http` (the render server) and `/cli`.
+ * image codecs, bank files; the dataset's item, format, plan and progress
+ * types, the pack manifest), `/metrics` (identity metrics, the evaluation
+ * report's parts, evaluation and sampling progress), `/estimators` (embed,
+ * align, detect, landmarks, pose, attributes, the independent judge; head pose
+ * and measured attribute types), `/http` (the render server) and `/cli`.
  *
  * @example Render two faces of one new identity
  * ```ts
@@ -53,44 +55,18 @@
  */
 export { Vec2FaceError, type Vec2FaceErrorCode } from "./src/errors.ts";
 export type { Progress } from "./src/progress.ts";
-export type { Backend, Device } from "./src/_backend.ts";
-export {
-  DEFAULT_PACK,
-  FIXTURE_PACK,
-  loadPack,
-  type LoadPackOptions,
-  ModelPack,
-  type PackManifest,
-} from "./src/model_pack.ts";
-export { fitPrior, type FitPriorOptions, type Prior } from "./src/prior.ts";
-export { sample, type SampleEngine, type SampleOptions, type SampleProgress, type SampleResult } from "./src/sample.ts";
+export type { Device } from "./src/_backend.ts";
+export { DEFAULT_PACK, FIXTURE_PACK, loadPack, type LoadPackOptions, ModelPack } from "./src/model_pack.ts";
+export { fitPrior, type Prior } from "./src/prior.ts";
+export { sample, type SampleOptions, type SampleResult } from "./src/sample.ts";
 export { perturb, type PerturbOptions } from "./src/perturb.ts";
-export { type HeadPose, render, type RenderOptions } from "./src/render.ts";
+export { render, type RenderOptions } from "./src/render.ts";
 export type { RgbImage } from "./src/image/codec.ts";
-export { type DatasetEdit, renderDatasetImage, type RenderDatasetImageOptions } from "./src/dataset.ts";
-export {
-  edit,
-  type EditAttribute,
-  type EditOptions,
-  type EditResult,
-  type EditTargets,
-  type MeasuredAttributes,
-} from "./src/edit.ts";
-export {
-  generateDataset,
-  type GenerateOptions,
-  type GenerateProgress,
-  type GenerateResult,
-} from "./src/dataset/generate.ts";
-export type { DatasetFormat, PlanOptions, WorkerShare } from "./src/dataset/plan.ts";
-export { fetchDataset, type FetchOptions, type FetchProgress, type FetchResult } from "./src/fetch.ts";
-export {
-  type DatasetImage,
-  type DatasetIndex,
-  type DatasetItem,
-  openDataset,
-  readDataset,
-} from "./src/read_dataset.ts";
-export { evaluateDataset, type EvaluateOptions, type EvaluateProgress, type Evaluation } from "./src/evaluate.ts";
+export { renderDatasetImage, type RenderDatasetImageOptions } from "./src/dataset.ts";
+export { edit, type EditOptions, type EditResult, type EditTargets } from "./src/edit.ts";
+export { generateDataset, type GenerateOptions, type GenerateResult } from "./src/dataset/generate.ts";
+export { fetchDataset, type FetchOptions, type FetchResult } from "./src/fetch.ts";
+export { type DatasetIndex, openDataset, readDataset } from "./src/read_dataset.ts";
+export { evaluateDataset, type EvaluateOptions, type Evaluation } from "./src/evaluate.ts";
 export { writeReport } from "./src/report.ts";
 export { type Judge, loadJudge, type LoadJudgeOptions } from "./src/estimators/judge.ts";
