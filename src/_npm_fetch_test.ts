@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { gunzipSync, gzipSync } from "node:zlib";
 import { fetchNpmFiles, readTar } from "./_npm_fetch.ts";
 import { Vec2FaceError } from "./errors.ts";
+import { concatBytes } from "./_fs.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -45,13 +46,7 @@ function buildTar(entries: TarEntry[]): Uint8Array {
     blocks.push(padded);
   }
   blocks.push(new Uint8Array(1024));
-  const out = new Uint8Array(blocks.reduce((total, block) => total + block.length, 0));
-  let offset = 0;
-  for (const block of blocks) {
-    out.set(block, offset);
-    offset += block.length;
-  }
-  return out;
+  return concatBytes(blocks);
 }
 
 function text(files: Map<string, Uint8Array>, path: string): string | undefined {

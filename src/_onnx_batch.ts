@@ -15,6 +15,7 @@
  */
 import { Vec2FaceError } from "./errors.ts";
 import { concatBytes } from "./_fs.ts";
+import { field as encodeLengthDelimited } from "./_onnx_write.ts";
 
 // Field numbers from onnx.proto, limited to what this module reads or writes.
 const MODEL_GRAPH = 7;
@@ -437,24 +438,6 @@ function editNested(
     if (field !== target) return undefined;
     return path.length === 1 ? edit(field) : editNested(bytes, field, path.slice(1), edit);
   });
-}
-
-function encodeVarint(value: number): number[] {
-  const out: number[] = [];
-  while (value >= 0x80) {
-    out.push((value % 0x80) | 0x80);
-    value = Math.floor(value / 0x80);
-  }
-  out.push(value);
-  return out;
-}
-
-function encodeLengthDelimited(number: number, payload: Uint8Array): Uint8Array {
-  const head = [...encodeVarint(number * 8 + WIRE_LENGTH_DELIMITED), ...encodeVarint(payload.length)];
-  const out = new Uint8Array(head.length + payload.length);
-  out.set(head);
-  out.set(payload, head.length);
-  return out;
 }
 
 function describe(value: unknown): string {

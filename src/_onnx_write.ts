@@ -207,6 +207,7 @@ function varintField(number: number, value: number): Uint8Array {
   return Uint8Array.from([...varint(number << 3), ...varint(value)]);
 }
 
-function field(number: number, payload: Uint8Array): Uint8Array {
+/** A length-delimited protobuf field (wire type 2): its tag, the payload's length, the payload. */
+export function field(number: number, payload: Uint8Array): Uint8Array {
   return concatBytes([Uint8Array.from([...varint((number << 3) | 2), ...varint(payload.length)]), payload]);
 }

@@ -1,6 +1,7 @@
 /**
- * Dense linear algebra in float64 for fitting identity priors: the
- * eigendecomposition of a symmetric matrix (a covariance).
+ * Dense linear algebra in float64 for fitting identity priors: the mean and
+ * covariance of vectors, and the eigendecomposition of a symmetric matrix (a
+ * covariance).
  *
  * @module
  */
@@ -270,4 +271,48 @@ export function solveLinear(a: readonly (readonly number[])[], b: readonly numbe
     }
   }
   return m.map((row, i) => row[n] / row[i]);
+}
+
+/**
+ * The mean and covariance (denominator `count - 1`, as NumPy's `cov`) of at
+ * least two vectors of length `dim`, summed in float64: a covariance summed
+ * over ~10^4 vectors in float32 would lose the small eigenvalues to rounding.
+ * The covariance is row-major `[dim, dim]` and exactly symmetric.
+ *
+ * @example Two 2-d vectors
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { meanCovariance } from "./linalg.ts";
+ * const { mean, covariance } = meanCovariance([new Float32Array([1, 0]), new Float32Array([3, 2])], 2);
+ * assert.deepEqual([...mean], [2, 1]);
+ * assert.deepEqual([...covariance], [2, 2, 2, 2]);
+ * ```
+ */
+export function meanCovariance(
+  vectors: readonly ArrayLike<number>[],
+  dim: number,
+): { mean: Float64Array; covariance: Float64Array } {
+  const count = vectors.length;
+  const mean = new Float64Array(dim);
+  for (const vector of vectors) for (let i = 0; i < dim; i++) mean[i] += vector[i];
+  for (let i = 0; i < dim; i++) mean[i] /= count;
+  const covariance = new Float64Array(dim * dim);
+  const centred = new Float64Array(dim);
+  for (const vector of vectors) {
+    for (let i = 0; i < dim; i++) centred[i] = vector[i] - mean[i];
+    // Upper triangle only; mirrored below.
+    for (let i = 0; i < dim; i++) {
+      const deviation = centred[i];
+      if (deviation === 0) continue;
+      const row = i * dim;
+      for (let j = i; j < dim; j++) covariance[row + j] += deviation * centred[j];
+    }
+  }
+  for (let i = 0; i < dim; i++) {
+    for (let j = i; j < dim; j++) {
+      covariance[i * dim + j] /= count - 1;
+      covariance[j * dim + i] = covariance[i * dim + j];
+    }
+  }
+  return { mean, covariance };
 }

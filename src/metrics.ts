@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { symmetricEigen } from "./linalg.ts";
+import { meanCovariance, symmetricEigen } from "./linalg.ts";
 import { Random, STREAM_TAGS } from "./random.ts";
 
 /**
@@ -198,6 +198,17 @@ function groupsOf(labels: readonly number[]): number[][] {
   return [...groups.values()];
 }
 
+/** The checked inputs of the pair scores: at most `limit` pairs, of the unit-length features. */
+function pairInputs(
+  features: readonly Float32Array[],
+  labels: readonly number[],
+  options: PairOptions,
+): { limit: number; unit: Float32Array[] } {
+  checkFeatures(features, "features");
+  checkLabels(labels, features.length);
+  return { limit: checkPairCount(options.pairs, 1_000_000), unit: unitVectors(features) };
+}
+
 /**
  * Genuine scores: the cosine of every pair of images of the same identity
  * (identity by identity, `i < j`), or, when there are more than `pairs` of
@@ -218,10 +229,7 @@ export function genuineScores(
   labels: readonly number[],
   options: PairOptions = {},
 ): PairScores {
-  checkFeatures(features, "features");
-  checkLabels(labels, features.length);
-  const limit = checkPairCount(options.pairs, 1_000_000);
-  const unit = unitVectors(features);
+  const { limit, unit } = pairInputs(features, labels, options);
   const groups = groupsOf(labels).filter((group) => group.length > 1);
   const available = groups.reduce((sum, group) => sum + (group.length * (group.length - 1)) / 2, 0);
   if (available <= limit) {
@@ -281,10 +289,7 @@ export function impostorScores(
   labels: readonly number[],
   options: PairOptions = {},
 ): PairScores {
-  checkFeatures(features, "features");
-  checkLabels(labels, features.length);
-  const limit = checkPairCount(options.pairs, 1_000_000);
-  const unit = unitVectors(features);
+  const { limit, unit } = pairInputs(features, labels, options);
   const n = features.length;
   const sameIdentity = groupsOf(labels).reduce((sum, group) => sum + (group.length * (group.length - 1)) / 2, 0);
   const available = (n * (n - 1)) / 2 - sameIdentity;
@@ -530,26 +535,7 @@ export function gaussianStats(features: readonly Float32Array[]): GaussianStats 
     throw new RangeError(`Cannot estimate a covariance from ${features.length} features: current count is below 2`);
   }
   const dim = features[0].length, count = features.length;
-  const mean = new Float64Array(dim);
-  for (const feature of features) for (let i = 0; i < dim; i++) mean[i] += feature[i];
-  for (let i = 0; i < dim; i++) mean[i] /= count;
-  const covariance = new Float64Array(dim * dim);
-  const centred = new Float64Array(dim);
-  for (const feature of features) {
-    for (let i = 0; i < dim; i++) centred[i] = feature[i] - mean[i];
-    for (let i = 0; i < dim; i++) {
-      const ci = centred[i];
-      if (ci === 0) continue;
-      const row = i * dim;
-      for (let j = i; j < dim; j++) covariance[row + j] += ci * centred[j];
-    }
-  }
-  for (let i = 0; i < dim; i++) {
-    for (let j = i; j < dim; j++) {
-      covariance[i * dim + j] /= count - 1;
-      covariance[j * dim + i] = covariance[i * dim + j];
-    }
-  }
+  const { mean, covariance } = meanCovariance(features, dim);
   return { dim, count, mean, covariance };
 }
 

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { symmetricEigen } from "./linalg.ts";
+import { meanCovariance, symmetricEigen } from "./linalg.ts";
 import { decodeNpy, encodeNpy } from "./npy.ts";
 import type { Random } from "./random.ts";
 import { checkVectors } from "./vectors.ts";
@@ -123,30 +123,7 @@ export function fitPrior(features: Float32Array[], options: FitPriorOptions = {}
   if (vectors.length < 2) {
     throw new RangeError(`Cannot fit a prior on fewer than 2 groups: current count is ${vectors.length}`);
   }
-  const count = vectors.length;
-  // Everything in float64: a covariance summed over ~10^4 vectors in float32
-  // would lose the small eigenvalues to rounding.
-  const mean = new Float64Array(dim);
-  for (const vector of vectors) for (let i = 0; i < dim; i++) mean[i] += vector[i];
-  for (let i = 0; i < dim; i++) mean[i] /= count;
-  const covariance = new Float64Array(dim * dim);
-  const centred = new Float64Array(dim);
-  for (const vector of vectors) {
-    for (let i = 0; i < dim; i++) centred[i] = vector[i] - mean[i];
-    // Upper triangle only; mirrored below.
-    for (let i = 0; i < dim; i++) {
-      const deviation = centred[i];
-      if (deviation === 0) continue;
-      const row = i * dim;
-      for (let j = i; j < dim; j++) covariance[row + j] += deviation * centred[j];
-    }
-  }
-  for (let i = 0; i < dim; i++) {
-    for (let j = i; j < dim; j++) {
-      covariance[i * dim + j] /= count - 1;
-      covariance[j * dim + i] = covariance[i * dim + j];
-    }
-  }
+  const { mean, covariance } = meanCovariance(vectors, dim);
   const { values, vectors: eigenvectors } = symmetricEigen(covariance, dim);
   return {
     dim,
