@@ -777,6 +777,8 @@ async function commandModels(args: string[]): Promise<void> {
     throw new UsageError(`Cannot run models ${positionals[0] ?? ""}: current subcommand is not pull`);
   }
   await using pack = await loadPack(values.pack ?? DEFAULT_PACK, { device: "wasm", onPull: say });
+  // Third-party files are otherwise pulled on first use: `models pull` fetches and checks them all now.
+  await pack.pullAll();
   const files = Object.keys(pack.manifest.files).join(", ");
   say(`pack ${pack.manifest.name} (${pack.sha256.slice(0, 12)}): ${files} verified`);
   await pullJudgeModel({ onPull: say });

@@ -543,3 +543,25 @@ Deno.test("cli messages: the options a library message names become flags", () =
   );
   assert.equal(cliMessage("with `backend` native, no `edit`, `other`"), "with --device native, no edit targets, other");
 });
+
+Deno.test("cli models pull: an empty cache gets every third-party file of the pack and the judge, verified", async () => {
+  const cache = await Deno.makeTempDir();
+  try {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", CLI, "models", "pull"],
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", VEC2FACE_CACHE: cache },
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 0, stderr);
+    assert.match(stderr, /Pulling fr_feature\.onnx, fr_detect\.onnx, fr_landmark\.onnx, fr_pose\.onnx from npm/);
+    assert.match(stderr, /judge @vladmandic\/face-api@1\.7\.15 \(ONNX [0-9a-f]{12}\) verified/);
+    // Four faceplugin models (made batch-dynamic) and the judge's converted ONNX, named by their sha256.
+    const names = (await Array.fromAsync(Deno.readDir(`${cache}/sha256`))).map((entry) => entry.name);
+    assert.equal(names.length, 5, names.join());
+    assert.ok(names.every((name) => /^[0-9a-f]{64}\.onnx$/.test(name)), names.join());
+  } finally {
+    await Deno.remove(cache, { recursive: true });
+  }
+});
