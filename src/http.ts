@@ -34,7 +34,11 @@
  * `Repr-Digest: sha-256=:BASE64:` and `Content-Length`.
  *
  * Defaults: `per_id` 50, `shard_size` 100, `seed` 0, `threshold` the pack's.
- * Errors are JSON `{"error": message, "status": n}`.
+ * Errors are JSON `{"error": message, "status": n}`, and are decided before
+ * the first byte: a shard renders its first entry before it is answered, so a
+ * render that cannot start is a 500, not a 200 that breaks off. A 500 names
+ * only the error's class (its message may hold the server's file paths); a
+ * 4xx its cause. Paths a message echoes are cut at 200 characters.
  *
  * @module
  */
@@ -290,8 +294,23 @@ function errorResponse(error: unknown): Response {
   if (error instanceof Vec2FaceError && error.code === "sampling-stalled") {
     return json({ error: error.message, status: 422 }, 422);
   }
-  const message = error instanceof Error ? error.message : String(error);
-  return json({ error: message, status: 500 }, 500);
+  // A 500's own message may name files of the server (module and model paths): only its class is answered.
+  return json({ error: internalMessage(error), status: 500 }, 500);
+}
+
+/** The class of an unexpected error, as a 500 names it (never its message, which may hold server paths). */
+function errorClass(error: unknown): string {
+  const name = error instanceof Error ? error.name : typeof error;
+  return /^[A-Za-z_$][\w$]{0,63}$/.test(name) ? name : "Error";
+}
+
+function internalMessage(error: unknown): string {
+  return `Cannot answer the request: current render failed with ${errorClass(error)} (see the server's log)`;
+}
+
+/** A request's text as an error message echoes it: at most 200 characters, then "...". */
+function clip(text: string, length = 200): string {
+  return text.length > length ? `${text.slice(0, length)}...` : text;
 }
 
 /**
@@ -332,8 +351,13 @@ class RenderSlots {
   async stream(open: () => Promise<ReadableStream<Uint8Array>>): Promise<ReadableStream<Uint8Array>> {
     const release = this.#acquire();
     let reader: ReadableStreamDefaultReader<Uint8Array>;
+    // The first chunk is read before the stream is answered, so that a render
+    // that fails at its start (no generator session, a failing first batch) is
+    // an error status rather than a 200 whose body breaks off.
+    let first: ReadableStreamReadResult<Uint8Array> | undefined;
     try {
       reader = (await open()).getReader();
+      first = await reader.read();
     } catch (error) {
       release();
       throw error;
@@ -342,7 +366,8 @@ class RenderSlots {
       async pull(controller) {
         let result: ReadableStreamReadResult<Uint8Array>;
         try {
-          result = await reader.read();
+          result = first ?? await reader.read();
+          first = undefined;
         } catch (error) {
           release();
           throw error;
@@ -699,8 +724,11 @@ async function dispatch(server: Server, request: Request): Promise<Response> {
       if (route.method === request.method) return await route.handle(server, request, url, match);
       allowed.add(route.method);
     }
-    if (allowed.size === 0) throw new HttpError(404, `Cannot find ${path}: current path is not a route of this server`);
-    throw new HttpError(405, `Cannot ${request.method} ${path}: current method is not ${[...allowed].join(" or ")}`, {
+    if (allowed.size === 0) {
+      throw new HttpError(404, `Cannot find ${clip(path)}: current path is not a route of this server`);
+    }
+    const method = clip(request.method, 20);
+    throw new HttpError(405, `Cannot ${method} ${clip(path)}: current method is not ${[...allowed].join(" or ")}`, {
       headers: { allow: [...allowed].join(", ") },
     });
   } catch (error) {

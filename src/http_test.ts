@@ -579,17 +579,43 @@ Deno.test("render slots: 429 on every rendering route when full; freed at the en
     assert.equal((await renders()).inFlight, 0, path);
   }
 
-  // A render that fails frees its slot: a 500 for an image, a bank or a digest, an errored body for a shard.
+  // A render that fails frees its slot: a 500 for an image, a bank, a digest, and a shard whose first batch
+  // fails (decided before the first byte); the 500 names the error's class, not its message.
   const broken = createHandler({ pack: failing(loaded), limits: { maxConcurrent: 1 } });
-  await expectError(await get(broken, rendering[0]), 500, /generator failed/);
+  const failed = /^Cannot answer the request: current render failed with Error \(see the server's log\)$/;
+  await expectError(await get(broken, rendering[0]), 500, failed);
   assert.equal((await renders(broken)).inFlight, 0);
-  await expectError(await get(broken, rendering[4]), 500, /generator failed/);
+  await expectError(await get(broken, rendering[4]), 500, failed);
   assert.equal((await renders(broken)).inFlight, 0);
-  const shard = await get(broken, rendering[3]);
-  assert.equal(shard.status, 200);
-  await assert.rejects(bytesOf(shard), /generator failed/);
+  await expectError(await get(broken, rendering[3]), 500, failed);
   assert.deepEqual(await renders(broken), { inFlight: 0, peak: 1, refused: 0 });
   // A bank samples without the generator: it renders in a slot all the same, and frees it.
   assert.equal((await get(broken, rendering[1])).status, 200);
   assert.equal((await renders(broken)).inFlight, 0);
+});
+
+Deno.test("errors before the first byte: a shard whose session cannot be created is a 500 naming no path", async () => {
+  await using loaded = await loadPack(FIXTURE_PACK, { device: "native" });
+  const pack = Object.create(loaded) as ModelPack;
+  const where = "/home/someone/project/node_modules/.deno/onnxruntime-node@1.20.0/bin/onnxruntime_binding.node";
+  Object.defineProperty(pack, "session", {
+    value: () => Promise.reject(new TypeError(`Cannot load ${where}: file not found`)),
+  });
+  const handler = createHandler({ pack, limits: { maxConcurrent: 1 } });
+  for (const path of ["/v1/shards/0.zip?ids=2&per_id=2", "/v1/shards/0.sha256?ids=2&per_id=2"]) {
+    const response = await get(handler, path);
+    const text = await response.clone().text();
+    assert.ok(!text.includes("node_modules") && !text.includes("/home/"), text);
+    await expectError(response, 500, /^Cannot answer the request: current render failed with TypeError \(/);
+  }
+  assert.deepEqual((await (await get(handler, "/v1/info")).json()).renders, { inFlight: 0, peak: 1, refused: 0 });
+  // 4xx messages keep their cause; a long path is echoed cut at 200 characters.
+  await expectError(await get(handler, "/v1/shards/0.zip?ids=0"), 400, /parameter ids as "0"/);
+  const long = `/v1/${"a".repeat(5000)}`;
+  const missing = await (await get(handler, long)).json();
+  assert.equal(missing.status, 404);
+  assert.equal(missing.error, `Cannot find ${long.slice(0, 200)}...: current path is not a route of this server`);
+  const post = await (await get(handler, `/v1/shards/${"b".repeat(300)}.zip`, { method: "POST" })).json();
+  assert.equal(post.status, 405);
+  assert.ok(post.error.length < 300, post.error);
 });
