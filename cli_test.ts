@@ -179,6 +179,22 @@ Deno.test("cli bad input: one-line errors, non-zero exit, nothing partial lookin
       );
       await assertNothingComplete(out);
     });
+    await t.step(
+      "an all-zero bank: one line naming the rows, and --overwrite leaves the old folder alone",
+      async () => {
+        const bank = join(directory, "zeros.npy");
+        await Deno.writeFile(bank, encodeBank([new Float32Array(512), new Float32Array(512)]));
+        const previous = join(directory, "previous-zeros");
+        await Deno.mkdir(previous);
+        await Deno.writeTextFile(join(previous, "keep.txt"), "keep me");
+        const result = await cli(
+          "generate",
+          ...["--ids", "2", "--per-id", "1", "--out", previous, "--device", "wasm", "--bank", bank, "--overwrite"],
+        );
+        assertOneLineError(result, /Cannot use bank as identities: current rows 0, 1 are zero vectors/);
+        assert.equal(await Deno.readTextFile(join(previous, "keep.txt")), "keep me");
+      },
+    );
   } finally {
     await Deno.remove(directory, { recursive: true });
   }

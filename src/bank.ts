@@ -130,6 +130,73 @@ export function decodeBank(bytes: Uint8Array, options: DecodeBankOptions = {}): 
   return Array.from({ length: rows }, (_, i) => data.slice(i * dim, (i + 1) * dim));
 }
 
+/** Cosine at or above which two bank vectors are the same identity, whatever threshold the bank was sampled at. */
+export const DUPLICATE_COSINE = 0.999;
+
+/**
+ * Refuses a degenerate bank: a vector of norm 0 (or a non-finite norm), or
+ * two vectors whose cosine is at least {@linkcode DUPLICATE_COSINE} (a user
+ * bank may be sampled at any threshold, so only near-copies are refused).
+ * Throws one `RangeError` naming the rows (the first few). Pairwise, like
+ * sampling, but a pair is dropped after the few coordinates that tell it apart.
+ *
+ * @example Two copies of one vector are refused
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkBankRows } from "./bank.ts";
+ * const a = new Float32Array([1, 0, 0]);
+ * checkBankRows([a, new Float32Array([0, 1, 0])]);
+ * assert.throws(
+ *   () => checkBankRows([a, new Float32Array([0, 1, 0]), a.slice()]),
+ *   { message: "Cannot use bank as distinct identities: current rows 0 and 2 are the same vector (cosine 1.0000 >= 0.999)" },
+ * );
+ * assert.throws(() => checkBankRows([a, new Float32Array(3)]), /current row 1 is a zero vector/);
+ * ```
+ */
+export function checkBankRows(vectors: readonly Float32Array[], what = "bank"): void {
+  const dim = vectors[0]?.length ?? 0;
+  const zero: number[] = [];
+  const unit = new Float32Array(vectors.length * dim);
+  vectors.forEach((vector, row) => {
+    let sum = 0;
+    for (let i = 0; i < dim; i++) sum += vector[i] * vector[i];
+    const length = Math.sqrt(sum);
+    if (!(length > 0) || !Number.isFinite(length)) zero.push(row);
+    else for (let i = 0; i < dim; i++) unit[row * dim + i] = vector[i] / length;
+  });
+  if (zero.length > 0) {
+    const rows = zero.slice(0, 10).join(", ") + (zero.length > 10 ? `, ... (${zero.length} in all)` : "");
+    throw new RangeError(
+      `Cannot use ${what} as identities: current row${zero.length > 1 ? "s" : ""} ${rows} ` +
+        `${zero.length > 1 ? "are zero vectors" : "is a zero vector"} (norm 0 or not finite)`,
+    );
+  }
+  // Unit vectors at cosine c are sqrt(2 - 2c) apart: a pair is dropped as soon as its partial squared
+  // distance passes 2 - 2 * DUPLICATE_COSINE (a few coordinates for distinct identities), and the dot
+  // product is computed only for the pairs that stay that close.
+  const limit = 2 - 2 * DUPLICATE_COSINE + 1e-6;
+  for (let a = 0; a < vectors.length; a++) {
+    const at = a * dim;
+    for (let b = a + 1; b < vectors.length; b++) {
+      const bt = b * dim;
+      let distance = 0;
+      for (let i = 0; i < dim && distance <= limit; i++) {
+        const difference = unit[at + i] - unit[bt + i];
+        distance += difference * difference;
+      }
+      if (distance > limit) continue;
+      let dot = 0;
+      for (let i = 0; i < dim; i++) dot += unit[at + i] * unit[bt + i];
+      if (dot >= DUPLICATE_COSINE) {
+        throw new RangeError(
+          `Cannot use ${what} as distinct identities: current rows ${a} and ${b} are the same vector ` +
+            `(cosine ${Math.min(dot, 1).toFixed(4)} >= ${DUPLICATE_COSINE})`,
+        );
+      }
+    }
+  }
+}
+
 /**
  * Writes a bank as `PATH` (`.npy`) plus its sidecar `PATH` with `.json` in
  * place of `.npy`, each under a temporary name (`PATH.tmp`, or

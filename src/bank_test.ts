@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { decodeBank, encodeBank } from "./bank.ts";
+import { checkBankRows, decodeBank, encodeBank } from "./bank.ts";
 
 /** A `.npy` file as NumPy writes it: v1.0 header padded to 16 bytes (older NumPy), `descr` little-endian floats. */
 function numpyFile(descr: "<f4" | "<f8", rows: number, columns: number, value: (i: number) => number): Uint8Array {
@@ -75,4 +75,29 @@ Deno.test("decodeBank: truncated files and bytes that are not .npy", () => {
     () => decodeBank(new TextEncoder().encode("id,x\n1,2\n"), { name: "bank.csv" }),
     (error) => error instanceof TypeError && /^Cannot load bank bank\.csv: .*\\x93NUMPY/.test(error.message),
   );
+});
+
+Deno.test("checkBankRows refuses zero vectors and near-copies, naming the rows; distinct rows pass", () => {
+  const value = (i: number) => Math.sin(i * 0.37) * 3;
+  const distinct = decodeBank(numpyFile("<f4", 20, 512, value));
+  checkBankRows(distinct);
+  assert.throws(
+    () => checkBankRows([new Float32Array(512), new Float32Array(512), new Float32Array(512)]),
+    {
+      name: "RangeError",
+      message: "Cannot use bank as identities: current rows 0, 1, 2 are zero vectors (norm 0 or not finite)",
+    },
+  );
+  assert.throws(
+    () => checkBankRows([distinct[0], new Float32Array(512), distinct[1]]),
+    /current row 1 is a zero vector/,
+  );
+  const copies = [...distinct.slice(0, 5), distinct[3].map((x) => x * 2)];
+  assert.throws(() => checkBankRows(copies), {
+    message:
+      "Cannot use bank as distinct identities: current rows 3 and 5 are the same vector (cosine 1.0000 >= 0.999)",
+  });
+  // Close but not copies (cosine about 0.99): a bank sampled at a high threshold is kept.
+  const near = distinct[0].map((x, i) => x + (i % 2 ? 0.3 : -0.3));
+  checkBankRows([distinct[0], near]);
 });

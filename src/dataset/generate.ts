@@ -20,7 +20,7 @@
 import { sha256 } from "../_hash.ts";
 import type { Backend } from "../_backend.ts";
 import { writeAtomic } from "../_fs.ts";
-import { type BankInfo, encodeBank } from "../bank.ts";
+import { type BankInfo, checkBankRows, encodeBank } from "../bank.ts";
 import type { DatasetEdit } from "../dataset.ts";
 import type { RunSpec } from "../journal.ts";
 import type { ModelPack } from "../model_pack.ts";
@@ -166,6 +166,7 @@ function runSpec(options: GenerateOptions, plan: DatasetPlan): RunSpec {
     if (options.bank.length < plan.ids) {
       throw new RangeError(`Cannot take ${plan.ids} identities from the bank: current bank has ${options.bank.length}`);
     }
+    checkBankRows(options.bank.slice(0, plan.ids));
   }
   return {
     version: 1,

@@ -81,6 +81,18 @@ Deno.test("output checks: a file, a non-empty folder, bad counts; nothing looks 
     );
     const bad = [new Float32Array(512).fill(NaN)];
     await assert.rejects(generateDataset({ pack, out: join(directory, "c"), ids: 1, perId: 1, bank: bad }), /NaN/);
+    // A degenerate bank is refused before the output folder is touched (even with overwrite).
+    const zeros = [new Float32Array(512), new Float32Array(512)];
+    await assert.rejects(
+      generateDataset({ pack, out: full, ids: 2, perId: 1, bank: zeros, overwrite: true }),
+      { name: "RangeError", message: /current rows 0, 1 are zero vectors/ },
+    );
+    const one = new Float32Array(512).map((_, i) => Math.cos(i));
+    await assert.rejects(
+      generateDataset({ pack, out: full, ids: 2, perId: 1, bank: [one, one.slice()], overwrite: true }),
+      /current rows 0 and 1 are the same vector/,
+    );
+    assert.equal(await Deno.readTextFile(join(full, "keep.txt")), "x", "the folder is untouched");
     // Cancelled mid-run: no manifest.jsonl, no file under its final name half-written.
     const controller = new AbortController();
     const cancelled = join(directory, "cancelled");
