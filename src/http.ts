@@ -7,7 +7,7 @@
  * curl -o shard.zip 'http://localhost:8000/v1/shards/0.zip?ids=1000&per_id=50&shard_size=10&seed=1'
  * ```
  *
- * Routes (GET only):
+ * Routes (GET, and HEAD: the same status and headers without the body):
  * - `/v1/healthz`: `{"ok": true}`.
  * - `/v1/info`: the pack, the backend, the library version, the limits and
  *   the renders in flight (and the most at once so far).
@@ -709,31 +709,45 @@ const ROUTES: readonly Route[] = [
 ];
 
 /**
- * Answers a request from {@linkcode ROUTES}: the route of its method and path;
- * 405 with `Allow` for a path that only other methods take; 404 for any other
- * path. Every error is answered as JSON.
+ * Answers a request from {@linkcode ROUTES}: the route of its method and path
+ * (HEAD: the GET route's status and headers, its body cancelled); 405 with
+ * `Allow` for a path that only other methods take; 404 for any other path.
+ * Every error is answered as JSON.
  */
 async function dispatch(server: Server, request: Request): Promise<Response> {
+  let response: Response;
   try {
-    const url = new URL(request.url);
-    const path = url.pathname;
-    const allowed = new Set<string>();
-    for (const route of ROUTES) {
-      const match = route.pattern.exec(path);
-      if (match === null) continue;
-      if (route.method === request.method) return await route.handle(server, request, url, match);
-      allowed.add(route.method);
-    }
-    if (allowed.size === 0) {
-      throw new HttpError(404, `Cannot find ${clip(path)}: current path is not a route of this server`);
-    }
-    const method = clip(request.method, 20);
-    throw new HttpError(405, `Cannot ${method} ${clip(path)}: current method is not ${[...allowed].join(" or ")}`, {
-      headers: { allow: [...allowed].join(", ") },
-    });
+    response = await answer(server, request);
   } catch (error) {
-    return errorResponse(error);
+    response = errorResponse(error);
   }
+  // HEAD is GET without the body: the same status and headers, errors included.
+  if (request.method !== "HEAD") return response;
+  await response.body?.cancel();
+  return new Response(null, { status: response.status, headers: response.headers });
+}
+
+/** The route's answer to a request (HEAD: the GET route's); 404 and 405 thrown. */
+async function answer(server: Server, request: Request): Promise<Response> {
+  const url = new URL(request.url);
+  const path = url.pathname;
+  const allowed = new Set<string>();
+  const method = request.method === "HEAD" ? "GET" : request.method;
+  for (const route of ROUTES) {
+    const match = route.pattern.exec(path);
+    if (match === null) continue;
+    if (route.method === method) return await route.handle(server, request, url, match);
+    allowed.add(route.method);
+    if (route.method === "GET") allowed.add("HEAD");
+  }
+  if (allowed.size === 0) {
+    throw new HttpError(404, `Cannot find ${clip(path)}: current path is not a route of this server`);
+  }
+  throw new HttpError(
+    405,
+    `Cannot ${clip(request.method, 20)} ${clip(path)}: current method is not ${[...allowed].join(" or ")}`,
+    { headers: { allow: [...allowed].join(", ") } },
+  );
 }
 
 /**

@@ -91,7 +91,7 @@ Deno.test("404, 405 and 400 naming the parameter", async () => {
   await expectError(await get(handler, "/v1/nope"), 404, /\/v1\/nope/);
   await expectError(await get(handler, "/v2/healthz"), 404, /not a route/);
   const post = await get(handler, "/v1/healthz", { method: "POST" });
-  assert.equal(post.headers.get("allow"), "GET");
+  assert.equal(post.headers.get("allow"), "GET, HEAD");
   await expectError(post, 405, /Cannot POST/);
   await expectError(await get(handler, "/v1/shards/0.zip", { method: "DELETE" }), 405, /DELETE/);
   const bad: [string, RegExp][] = [
@@ -483,10 +483,14 @@ Deno.test("routes: 405 with Allow for a known path and another method, 404 for a
     "/v1/shards/x.sha256",
   ];
   for (const path of known) {
-    for (const method of ["HEAD", "POST", "PUT", "OPTIONS"]) {
+    for (const method of ["POST", "PUT", "OPTIONS"]) {
       const response = await get(handler, path, { method });
-      assert.equal(response.headers.get("allow"), "GET", `${method} ${path}`);
-      await expectError(response, 405, new RegExp(`^Cannot ${method} ${path.replaceAll(".", "\\.")}: .* not GET$`));
+      assert.equal(response.headers.get("allow"), "GET, HEAD", `${method} ${path}`);
+      await expectError(
+        response,
+        405,
+        new RegExp(`^Cannot ${method} ${path.replaceAll(".", "\\.")}: .* not GET or HEAD$`),
+      );
     }
   }
   for (const path of ["/v1/shards/a/b.zip", "/v1/identities.txt", "/v1/healthz/", "/v1/shards/0.tar", "/"]) {
@@ -495,6 +499,10 @@ Deno.test("routes: 405 with Allow for a known path and another method, 404 for a
       assert.equal(response.headers.get("allow"), null);
       await expectError(response, 404, /current path is not a route of this server/);
     }
+    const head = await get(handler, path, { method: "HEAD" });
+    assert.equal(head.status, 404);
+    assert.equal(head.headers.get("content-type"), "application/json");
+    assert.equal(head.body, null);
   }
   // The shard's name is whatever is between the folder and the extension.
   await expectError(await get(handler, "/v1/shards/.zip?ids=1"), 400, /shard "": /);
@@ -618,4 +626,39 @@ Deno.test("errors before the first byte: a shard whose session cannot be created
   const post = await (await get(handler, `/v1/shards/${"b".repeat(300)}.zip`, { method: "POST" })).json();
   assert.equal(post.status, 405);
   assert.ok(post.error.length < 300, post.error);
+});
+
+Deno.test("HEAD on every GET route: the GET's status and headers, no body", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
+  const handler = createHandler({ pack, limits: { maxConcurrent: 1 } });
+  const renders = async () => (await (await get(handler, "/v1/info")).json()).renders;
+  const paths = [
+    "/v1/healthz",
+    "/v1/dataset.json?ids=3&per_id=2",
+    "/v1/render.png?identity=1&image=0&per_id=2",
+    "/v1/identities.npy?ids=3",
+    "/v1/identities.json?ids=3",
+    "/v1/shards/1.zip?ids=3&per_id=2&shard_size=2",
+    "/v1/shards/1.sha256?ids=3&per_id=2&shard_size=2",
+    "/v1/shards/0.zip?ids=0",
+    "/v1/render.png?identity=0",
+  ];
+  for (const path of paths) {
+    const got = await get(handler, path);
+    await got.body?.cancel(); // a shard holds its slot until then
+    const headed = await get(handler, path, { method: "HEAD" });
+    assert.equal(headed.status, got.status, path);
+    assert.deepEqual([...headed.headers], [...got.headers], path);
+    assert.equal(headed.body, null, path);
+    assert.equal((await renders()).inFlight, 0, `a HEAD of ${path} holds no render slot`);
+  }
+  // Conditional and limited like a GET: 304 with the tag; 429 while the slot is held.
+  const etag = (await get(handler, paths[2], { method: "HEAD" })).headers.get("etag")!;
+  assert.equal((await get(handler, paths[2], { method: "HEAD", headers: { "if-none-match": etag } })).status, 304);
+  const held = await get(handler, "/v1/shards/0.zip?ids=3&per_id=2&shard_size=2");
+  const busy = await get(handler, paths[5], { method: "HEAD" });
+  assert.equal(busy.status, 429);
+  assert.equal(busy.headers.get("retry-after"), "1");
+  assert.equal(busy.body, null);
+  await held.body!.cancel();
 });
