@@ -7,7 +7,8 @@
  * curl -o shard.zip 'http://localhost:8000/v1/shards/0.zip?ids=1000&per_id=50&shard_size=10&seed=1'
  * ```
  *
- * Routes (GET, and HEAD: the same status and headers without the body):
+ * Routes (GET, and HEAD: the same status and headers without the body;
+ * OPTIONS: the CORS preflight, see {@linkcode HandlerOptions.cors}):
  * - `/v1/healthz`: `{"ok": true}`.
  * - `/v1/info`: the pack, the backend, the library version, the limits and
  *   the renders in flight (and the most at once so far).
@@ -80,6 +81,13 @@ export interface HandlerOptions {
   limits?: HandlerLimits;
   /** Images per generator call for shards; default 16. Output does not depend on it. */
   batchSize?: number;
+  /**
+   * Cross-origin reads (CORS): the origins whose pages may read the responses,
+   * or `"*"` for any (the default). Every response carries
+   * `Access-Control-Allow-Origin` (with a list: the request's `Origin` when
+   * listed, and `Vary: Origin`); `OPTIONS` on a route is the preflight answer.
+   */
+  cors?: { origins: string[] | "*" };
 }
 
 /**
@@ -492,6 +500,8 @@ interface Server {
   /** Digests of the shards streamed to their end (4,096). */
   readonly digests: DigestCache;
   readonly slots: RenderSlots;
+  /** The origins that may read responses: any, or these. */
+  readonly origins: "*" | ReadonlySet<string>;
 }
 
 /** A route: a request with this method whose path matches the pattern goes to `handle`, with the match. */
@@ -710,9 +720,10 @@ const ROUTES: readonly Route[] = [
 
 /**
  * Answers a request from {@linkcode ROUTES}: the route of its method and path
- * (HEAD: the GET route's status and headers, its body cancelled); 405 with
+ * (HEAD: the GET route's status and headers, its body cancelled); `OPTIONS`
+ * on a route: 204 with `Allow` and the CORS preflight's headers; 405 with
  * `Allow` for a path that only other methods take; 404 for any other path.
- * Every error is answered as JSON.
+ * Every error is answered as JSON; every answer carries the CORS headers.
  */
 async function dispatch(server: Server, request: Request): Promise<Response> {
   let response: Response;
@@ -722,9 +733,37 @@ async function dispatch(server: Server, request: Request): Promise<Response> {
     response = errorResponse(error);
   }
   // HEAD is GET without the body: the same status and headers, errors included.
-  if (request.method !== "HEAD") return response;
-  await response.body?.cancel();
-  return new Response(null, { status: response.status, headers: response.headers });
+  if (request.method === "HEAD") {
+    await response.body?.cancel();
+    response = new Response(null, { status: response.status, headers: response.headers });
+  }
+  allowOrigin(server.origins, request, response.headers);
+  return response;
+}
+
+/** The headers a browser needs to read a response from another origin (CORS). */
+function allowOrigin(origins: Server["origins"], request: Request, headers: Headers): void {
+  let origin: string | null = "*";
+  if (origins !== "*") {
+    headers.append("vary", "Origin");
+    origin = request.headers.get("origin");
+    if (origin === null || !origins.has(origin)) return;
+  }
+  headers.set("access-control-allow-origin", origin);
+  headers.set("access-control-expose-headers", "ETag, Repr-Digest, Retry-After, Content-Disposition");
+}
+
+/** The answer to `OPTIONS` on a route: the methods it takes, and the CORS preflight's headers. */
+function preflight(allowed: Set<string>): Response {
+  return new Response(null, {
+    status: 204,
+    headers: {
+      allow: [...allowed].join(", "),
+      "access-control-allow-methods": [...allowed].filter((method) => method !== "OPTIONS").join(", "),
+      "access-control-allow-headers": "If-None-Match",
+      "access-control-max-age": "600",
+    },
+  });
 }
 
 /** The route's answer to a request (HEAD: the GET route's); 404 and 405 thrown. */
@@ -743,9 +782,11 @@ async function answer(server: Server, request: Request): Promise<Response> {
   if (allowed.size === 0) {
     throw new HttpError(404, `Cannot find ${clip(path)}: current path is not a route of this server`);
   }
+  allowed.add("OPTIONS");
+  if (method === "OPTIONS") return preflight(allowed);
   throw new HttpError(
     405,
-    `Cannot ${clip(request.method, 20)} ${clip(path)}: current method is not ${[...allowed].join(" or ")}`,
+    `Cannot ${clip(request.method, 20)} ${clip(path)}: current method is not one of ${[...allowed].join(", ")}`,
     { headers: { allow: [...allowed].join(", ") } },
   );
 }
@@ -789,6 +830,12 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     ? undefined
     : checkCount(options.limits.maxRss, "memory limit in bytes `limits.maxRss`");
   const batchSize = checkLimit(options.batchSize, "batch size `batchSize`", DEFAULTS.batchSize);
+  const cors = options.cors?.origins ?? "*";
+  if (cors !== "*" && !(Array.isArray(cors) && cors.every((origin) => typeof origin === "string"))) {
+    throw new TypeError(
+      `Cannot use CORS origins \`cors.origins\` ${JSON.stringify(cors)}: current value is not "*" or a list of origins`,
+    );
+  }
   const server: Server = {
     pack,
     threshold: pack.manifest.separationThreshold,
@@ -798,6 +845,7 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     banks: new BankCache(pack, 8),
     digests: new DigestCache(4096),
     slots: new RenderSlots(maxConcurrent, maxRss),
+    origins: cors === "*" ? "*" : new Set(cors),
   };
   return (request: Request): Promise<Response> => dispatch(server, request);
 }

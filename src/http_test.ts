@@ -91,7 +91,7 @@ Deno.test("404, 405 and 400 naming the parameter", async () => {
   await expectError(await get(handler, "/v1/nope"), 404, /\/v1\/nope/);
   await expectError(await get(handler, "/v2/healthz"), 404, /not a route/);
   const post = await get(handler, "/v1/healthz", { method: "POST" });
-  assert.equal(post.headers.get("allow"), "GET, HEAD");
+  assert.equal(post.headers.get("allow"), "GET, HEAD, OPTIONS");
   await expectError(post, 405, /Cannot POST/);
   await expectError(await get(handler, "/v1/shards/0.zip", { method: "DELETE" }), 405, /DELETE/);
   const bad: [string, RegExp][] = [
@@ -483,18 +483,21 @@ Deno.test("routes: 405 with Allow for a known path and another method, 404 for a
     "/v1/shards/x.sha256",
   ];
   for (const path of known) {
-    for (const method of ["POST", "PUT", "OPTIONS"]) {
+    for (const method of ["POST", "PUT", "DELETE"]) {
       const response = await get(handler, path, { method });
-      assert.equal(response.headers.get("allow"), "GET, HEAD", `${method} ${path}`);
+      assert.equal(response.headers.get("allow"), "GET, HEAD, OPTIONS", `${method} ${path}`);
       await expectError(
         response,
         405,
-        new RegExp(`^Cannot ${method} ${path.replaceAll(".", "\\.")}: .* not GET or HEAD$`),
+        new RegExp(`^Cannot ${method} ${path.replaceAll(".", "\\.")}: .* not one of GET, HEAD, OPTIONS$`),
       );
     }
+    const options = await get(handler, path, { method: "OPTIONS" });
+    assert.equal(options.status, 204, path);
+    assert.equal(options.headers.get("allow"), "GET, HEAD, OPTIONS");
   }
   for (const path of ["/v1/shards/a/b.zip", "/v1/identities.txt", "/v1/healthz/", "/v1/shards/0.tar", "/"]) {
-    for (const method of ["GET", "POST"]) {
+    for (const method of ["GET", "POST", "OPTIONS"]) {
       const response = await get(handler, path, { method });
       assert.equal(response.headers.get("allow"), null);
       await expectError(response, 404, /current path is not a route of this server/);
@@ -661,4 +664,59 @@ Deno.test("HEAD on every GET route: the GET's status and headers, no body", asyn
   assert.equal(busy.headers.get("retry-after"), "1");
   assert.equal(busy.body, null);
   await held.body!.cancel();
+});
+
+Deno.test("CORS: any origin by default, a list when configured; OPTIONS is the preflight", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
+  const open = createHandler({ pack });
+  const expose = "ETag, Repr-Digest, Retry-After, Content-Disposition";
+  for (const [path, status] of [["/v1/healthz", 200], ["/v1/nope", 404], ["/v1/dataset.json?ids=0", 400]] as const) {
+    for (const method of ["GET", "HEAD"]) {
+      const response = await get(open, path, { method, headers: { origin: "https://a.example" } });
+      assert.equal(response.status, status);
+      assert.equal(response.headers.get("access-control-allow-origin"), "*", `${method} ${path}`);
+      assert.equal(response.headers.get("access-control-expose-headers"), expose);
+      assert.equal(response.headers.get("vary"), null);
+      await response.body?.cancel();
+    }
+  }
+  const preflight = await get(open, "/v1/shards/0.zip", {
+    method: "OPTIONS",
+    headers: {
+      origin: "https://a.example",
+      "access-control-request-method": "GET",
+      "access-control-request-headers": "if-none-match",
+    },
+  });
+  assert.equal(preflight.status, 204);
+  assert.equal(preflight.body, null);
+  assert.equal(preflight.headers.get("access-control-allow-origin"), "*");
+  assert.equal(preflight.headers.get("access-control-allow-methods"), "GET, HEAD");
+  assert.equal(preflight.headers.get("access-control-allow-headers"), "If-None-Match");
+  assert.equal(preflight.headers.get("allow"), "GET, HEAD, OPTIONS");
+  await expectError(await get(open, "/v1/nope", { method: "OPTIONS" }), 404, /not a route/);
+
+  const listed = createHandler({ pack, cors: { origins: ["https://a.example", "http://localhost:3000"] } });
+  for (const [origin, allowed] of [["https://a.example", true], ["https://b.example", false], [null, false]] as const) {
+    for (const method of ["GET", "HEAD", "OPTIONS"]) {
+      const headers: Record<string, string> = origin ? { origin } : {};
+      const response = await get(listed, "/v1/healthz", { method, headers });
+      assert.equal(response.status, method === "OPTIONS" ? 204 : 200);
+      assert.equal(response.headers.get("access-control-allow-origin"), allowed ? origin : null, `${method} ${origin}`);
+      assert.equal(response.headers.get("vary"), "Origin");
+      await response.body?.cancel();
+    }
+  }
+  // A 304 and an error carry them too.
+  const etag = (await get(listed, "/v1/identities.json?ids=2")).headers.get("etag")!;
+  const cached = await get(listed, "/v1/identities.json?ids=2", {
+    headers: { origin: "http://localhost:3000", "if-none-match": etag },
+  });
+  assert.equal(cached.status, 304);
+  assert.equal(cached.headers.get("access-control-allow-origin"), "http://localhost:3000");
+  assert.equal(cached.headers.get("vary"), "Origin");
+  assert.throws(
+    () => createHandler({ pack, cors: { origins: "https://a.example" as unknown as string[] } }),
+    /Cannot use CORS origins `cors.origins` "https:\/\/a.example": current value is not "\*" or a list of origins/,
+  );
 });
