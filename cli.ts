@@ -661,7 +661,9 @@ async function commandServe(args: string[]): Promise<void> {
   };
   const batchSize = checkBatchSize(integer(values["batch-size"], "--batch-size"));
   await using pack = await openPack(values.pack, device);
-  const handler = createHandler({ pack, limits, batchSize });
+  // One JSON line per request on stderr (method, route, status, bytes, ms).
+  const log = (line: Record<string, unknown>) => say(JSON.stringify({ time: new Date().toISOString(), ...line }));
+  const handler = createHandler({ pack, limits, batchSize, log });
   say(`backend: ${pack.backend}`);
   const server = Deno.serve({
     port,

@@ -168,6 +168,15 @@ Deno.test("50 concurrent shard requests against one serve: at most --max-concurr
   );
   assert.ok(growth < 48, `peak RSS grew by ${growth.toFixed(0)} MiB over 2 concurrent shards`);
   assert.ok(peak / 1024 < 2048, "under --max-rss");
+  // The request log: one JSON line per request on stderr.
+  await server[Symbol.asyncDispose]();
+  const log = (await server.stderr).split("\n").filter((line) => line.startsWith("{")).map((line) => JSON.parse(line));
+  for (const line of log) assert.deepEqual(Object.keys(line).slice(0, 4), ["time", "method", "route", "status"]);
+  const refused = log.filter((line) => line.status === 429);
+  assert.equal(refused.length, busy.length);
+  assert.ok(refused.every((line) => line.route === "/v1/shards/{k}.zip" && line.bytes > 0));
+  const zips = log.filter((line) => line.status === 200 && line.route === "/v1/shards/{k}.zip");
+  assert.ok(zips.length >= served.length && zips.every((line) => line.bytes > 1000 && line.ms > 0));
 });
 
 Deno.test("generate --shards K with JOB_COMPLETION_INDEX: three workers in one folder give the local dataset", async () => {

@@ -41,6 +41,10 @@
  * only the error's class (its message may hold the server's file paths); a
  * 4xx its cause. Paths a message echoes are cut at 200 characters.
  *
+ * Every answer carries CORS headers (any origin by default, see
+ * {@linkcode HandlerOptions.cors}); {@linkcode HandlerOptions.log} gets one
+ * structured line per request (`cli.ts serve` writes them to stderr as JSON).
+ *
  * @module
  */
 import { bankSidecarText, encodeBank, sampledBankInfo } from "./bank.ts";
@@ -88,6 +92,15 @@ export interface HandlerOptions {
    * listed, and `Vary: Origin`); `OPTIONS` on a route is the preflight answer.
    */
   cors?: { origins: string[] | "*" };
+  /**
+   * The request log: called once per request, when its body is done (read to
+   * the end, failed or cancelled), with `{method, route, status, bytes, ms}`
+   * (`route` the route's name such as `/v1/shards/{k}.zip`, null for no route;
+   * `bytes` the body's bytes sent), `cancelled: true` for a body the client
+   * left, and `error` (class and message) for a 500 or a body that failed.
+   * Default: no log.
+   */
+  log?: (line: Record<string, unknown>) => void;
 }
 
 /**
@@ -500,6 +513,8 @@ interface Server {
   /** Digests of the shards streamed to their end (4,096). */
   readonly digests: DigestCache;
   readonly slots: RenderSlots;
+  /** The responses whose body streams while it renders (the request log counts their bytes as they go). */
+  readonly streamed: WeakSet<Response>;
   /** The origins that may read responses: any, or these. */
   readonly origins: "*" | ReadonlySet<string>;
 }
@@ -507,6 +522,8 @@ interface Server {
 /** A route: a request with this method whose path matches the pattern goes to `handle`, with the match. */
 interface Route {
   readonly method: string;
+  /** The route as the request log names it, e.g. `/v1/shards/{k}.zip`. */
+  readonly name: string;
   readonly pattern: RegExp;
   readonly handle: (server: Server, request: Request, url: URL, match: RegExpExecArray) => Response | Promise<Response>;
 }
@@ -666,6 +683,13 @@ function startShard(server: Server, shard: ReturnType<typeof readShard>): Promis
   });
 }
 
+/** A response whose body streams, noted as such. */
+function streamed(server: Server, body: ReadableStream<Uint8Array>, init: ResponseInit): Response {
+  const response = new Response(body, init);
+  server.streamed.add(response);
+  return response;
+}
+
 /** `GET /v1/shards/{k}.zip`: the shard, streamed while it renders. */
 async function shardZip(server: Server, request: Request, url: URL, match: RegExpExecArray): Promise<Response> {
   const shard = readShard(server, url, match[1]);
@@ -673,7 +697,7 @@ async function shardZip(server: Server, request: Request, url: URL, match: RegEx
   return await conditional(request, etag, async () => {
     const known = server.digests.get(etag);
     const body = await startShard(server, shard);
-    return new Response(body, {
+    return streamed(server, body, {
       headers: {
         "content-type": "application/zip",
         "content-disposition": `attachment; filename="shard-${String(shard.k).padStart(5, "0")}.zip"`,
@@ -709,13 +733,13 @@ async function shardDigest(server: Server, request: Request, url: URL, match: Re
 
 /** Every route, matched once per request by {@linkcode dispatch}. */
 const ROUTES: readonly Route[] = [
-  { method: "GET", pattern: /^\/v1\/healthz$/, handle: healthz },
-  { method: "GET", pattern: /^\/v1\/info$/, handle: info },
-  { method: "GET", pattern: /^\/v1\/render\.png$/, handle: renderPng },
-  { method: "GET", pattern: /^\/v1\/dataset\.json$/, handle: datasetJson },
-  { method: "GET", pattern: /^\/v1\/identities\.(npy|json)$/, handle: identities },
-  { method: "GET", pattern: /^\/v1\/shards\/([^/]*)\.zip$/, handle: shardZip },
-  { method: "GET", pattern: /^\/v1\/shards\/([^/]*)\.sha256$/, handle: shardDigest },
+  { method: "GET", name: "/v1/healthz", pattern: /^\/v1\/healthz$/, handle: healthz },
+  { method: "GET", name: "/v1/info", pattern: /^\/v1\/info$/, handle: info },
+  { method: "GET", name: "/v1/render.png", pattern: /^\/v1\/render\.png$/, handle: renderPng },
+  { method: "GET", name: "/v1/dataset.json", pattern: /^\/v1\/dataset\.json$/, handle: datasetJson },
+  { method: "GET", name: "/v1/identities.{npy,json}", pattern: /^\/v1\/identities\.(npy|json)$/, handle: identities },
+  { method: "GET", name: "/v1/shards/{k}.zip", pattern: /^\/v1\/shards\/([^/]*)\.zip$/, handle: shardZip },
+  { method: "GET", name: "/v1/shards/{k}.sha256", pattern: /^\/v1\/shards\/([^/]*)\.sha256$/, handle: shardDigest },
 ];
 
 /**
@@ -725,12 +749,15 @@ const ROUTES: readonly Route[] = [
  * `Allow` for a path that only other methods take; 404 for any other path.
  * Every error is answered as JSON; every answer carries the CORS headers.
  */
-async function dispatch(server: Server, request: Request): Promise<Response> {
+async function dispatch(server: Server, request: Request, seen: Seen = {}): Promise<Response> {
   let response: Response;
   try {
-    response = await answer(server, request);
+    response = await answer(server, request, seen);
   } catch (error) {
     response = errorResponse(error);
+    if (response.status === 500) {
+      seen.error = `${errorClass(error)}: ${error instanceof Error ? error.message : String(error)}`;
+    }
   }
   // HEAD is GET without the body: the same status and headers, errors included.
   if (request.method === "HEAD") {
@@ -739,6 +766,78 @@ async function dispatch(server: Server, request: Request): Promise<Response> {
   }
   allowOrigin(server.origins, request, response.headers);
   return response;
+}
+
+/** What the request log learns of a request while it is answered. */
+interface Seen {
+  /** The route's name; none for a path that is no route. */
+  route?: string;
+  /** A 500's cause, class and message (the response names only the class). */
+  error?: string;
+}
+
+/**
+ * Answers a request and logs it: one line when its body is done (read to the
+ * end, failed or cancelled), with the bytes sent. A body that is not streamed
+ * is already in memory: it is read here, and answered as those bytes.
+ */
+async function logged(
+  server: Server,
+  request: Request,
+  log: (line: Record<string, unknown>) => void,
+): Promise<Response> {
+  const started = performance.now();
+  const seen: Seen = {};
+  const response = await dispatch(server, request, seen);
+  const write = (fields: Record<string, unknown>) => {
+    try {
+      log({
+        method: clip(request.method, 20),
+        route: seen.route ?? null,
+        status: response.status,
+        ...fields,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        ...(seen.error === undefined ? {} : { error: seen.error }),
+      });
+    } catch {
+      // A logger that fails does not fail the request.
+    }
+  };
+  if (response.body === null) {
+    write({ bytes: 0 });
+    return response;
+  }
+  const { status, headers } = response;
+  if (!server.streamed.has(response)) {
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    write({ bytes: bytes.length });
+    return new Response(bytes, { status, headers });
+  }
+  const reader = response.body.getReader();
+  let bytes = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        write({ bytes, error: `${errorClass(error)}: ${error instanceof Error ? error.message : String(error)}` });
+        throw error;
+      }
+      if (result.done) {
+        write({ bytes });
+        controller.close();
+      } else {
+        bytes += result.value.length;
+        controller.enqueue(result.value);
+      }
+    },
+    async cancel(reason) {
+      write({ bytes, cancelled: true });
+      await reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, { status, headers });
 }
 
 /** The headers a browser needs to read a response from another origin (CORS). */
@@ -767,7 +866,7 @@ function preflight(allowed: Set<string>): Response {
 }
 
 /** The route's answer to a request (HEAD: the GET route's); 404 and 405 thrown. */
-async function answer(server: Server, request: Request): Promise<Response> {
+async function answer(server: Server, request: Request, seen: Seen): Promise<Response> {
   const url = new URL(request.url);
   const path = url.pathname;
   const allowed = new Set<string>();
@@ -775,7 +874,10 @@ async function answer(server: Server, request: Request): Promise<Response> {
   for (const route of ROUTES) {
     const match = route.pattern.exec(path);
     if (match === null) continue;
-    if (route.method === method) return await route.handle(server, request, url, match);
+    if (route.method === method) {
+      seen.route = route.name;
+      return await route.handle(server, request, url, match);
+    }
     allowed.add(route.method);
     if (route.method === "GET") allowed.add("HEAD");
   }
@@ -846,6 +948,11 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     digests: new DigestCache(4096),
     slots: new RenderSlots(maxConcurrent, maxRss),
     origins: cors === "*" ? "*" : new Set(cors),
+    streamed: new WeakSet(),
   };
-  return (request: Request): Promise<Response> => dispatch(server, request);
+  const log = options.log;
+  if (log !== undefined && typeof log !== "function") {
+    throw new TypeError(`Cannot use request log \`log\` ${log}: current value is not a function`);
+  }
+  return (request: Request): Promise<Response> => log ? logged(server, request, log) : dispatch(server, request);
 }

@@ -720,3 +720,70 @@ Deno.test("CORS: any origin by default, a list when configured; OPTIONS is the p
     /Cannot use CORS origins `cors.origins` "https:\/\/a.example": current value is not "\*" or a list of origins/,
   );
 });
+
+Deno.test("log: one line per request when its body is done; bodies unchanged", async () => {
+  await using loaded = await loadPack(FIXTURE_PACK, { device: "native" });
+  const lines: Record<string, unknown>[] = [];
+  const handler = createHandler({ pack: loaded, batchSize: 4, log: (line) => lines.push(line) });
+  const plain = createHandler({ pack: loaded, batchSize: 4 });
+  const last = () => {
+    const { ms, ...rest } = lines.at(-1)!;
+    assert.equal(typeof ms, "number");
+    assert.ok((ms as number) >= 0);
+    return rest;
+  };
+  const health = await get(handler, "/v1/healthz");
+  const text = await health.text();
+  assert.equal(text, await (await get(plain, "/v1/healthz")).text());
+  assert.deepEqual(last(), { method: "GET", route: "/v1/healthz", status: 200, bytes: text.length });
+
+  // A shard is logged when its body ends, with its bytes: the same bytes as without a log.
+  const path = "/v1/shards/1.zip?ids=5&per_id=3&shard_size=2&seed=5";
+  const shard = await get(handler, path);
+  assert.equal(lines.length, 1, "not before the body ends");
+  const zip = await bytesOf(shard);
+  assert.deepEqual(zip, await bytesOf(await get(plain, path)));
+  assert.deepEqual(last(), { method: "GET", route: "/v1/shards/{k}.zip", status: 200, bytes: zip.length });
+  const png = await bytesOf(await get(handler, "/v1/render.png?identity=0&image=0&per_id=2"));
+  assert.deepEqual(png, await bytesOf(await get(plain, "/v1/render.png?identity=0&image=0&per_id=2")));
+  assert.deepEqual(last(), { method: "GET", route: "/v1/render.png", status: 200, bytes: png.length });
+
+  const cancelled = await get(handler, "/v1/shards/0.zip?ids=2&per_id=8&shard_size=2&seed=1");
+  const reader = cancelled.body!.getReader();
+  const { value } = await reader.read();
+  await reader.cancel();
+  assert.deepEqual(last(), {
+    method: "GET",
+    route: "/v1/shards/{k}.zip",
+    status: 200,
+    bytes: value!.length,
+    cancelled: true,
+  });
+  await get(handler, "/v1/shards/0.zip", { method: "HEAD" });
+  assert.deepEqual(last(), { method: "HEAD", route: "/v1/shards/{k}.zip", status: 400, bytes: 0 });
+  const missing = await get(handler, "/v1/nope");
+  const missingBody = await missing.text();
+  assert.deepEqual(last(), { method: "GET", route: null, status: 404, bytes: missingBody.length });
+  assert.equal(lines.length, 6);
+
+  // A 500: the response names the class, the log line the message too.
+  const broken = createHandler({ pack: failing(loaded), log: (line) => lines.push(line) });
+  await expectError(await get(broken, "/v1/render.png?identity=0&image=0&per_id=1"), 500, /failed with Error \(/);
+  const { bytes, ...failed } = last();
+  assert.equal(typeof bytes, "number");
+  assert.deepEqual(failed, {
+    method: "GET",
+    route: "/v1/render.png",
+    status: 500,
+    error: "Error: generator failed",
+  });
+  // A logger that throws does not fail the request.
+  const throwing = createHandler({
+    pack: loaded,
+    log: () => {
+      throw new Error("log is full");
+    },
+  });
+  assert.deepEqual(await (await get(throwing, "/v1/healthz")).json(), { ok: true });
+  assert.throws(() => createHandler({ pack: loaded, log: 1 as never }), /request log `log` 1: current value is not/);
+});
