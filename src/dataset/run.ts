@@ -13,6 +13,7 @@
 import { join } from "node:path";
 import { LineSink, writeAtomic } from "../_fs.ts";
 import { sha256File } from "../_hash.ts";
+import { openDataset, readDataset } from "../read_dataset.ts";
 import type { BankInfo } from "../bank.ts";
 import { Vec2FaceError } from "../errors.ts";
 import {
@@ -101,7 +102,9 @@ export class DatasetRun {
    * `overwrite`, emptied) folder; with `resume`, the journal of an interrupted
    * run of the same spec, or a merge of the parts of a shared run. Resolves to
    * `undefined` when, with `resume`, `out` already holds the complete dataset
-   * of `spec` (checked: bank sidecar and every manifest row's file). Throws a
+   * of `spec` (checked: bank sidecar, every manifest row's file, and every
+   * image's sha256; a complete dataset with images that differ gets a journal
+   * of the units that still match, and the rest is redone). Throws a
    * `Vec2FaceError` (`resume-mismatch`, `output-exists`) naming the options
    * that differ.
    *
@@ -116,7 +119,10 @@ export class DatasetRun {
    * };
    * const run = (await DatasetRun.open(out, spec))!;
    * await Deno.writeTextFile(`${out}/identities.json`, JSON.stringify({ packSha256: "ab12", seed: 0, count: 1, threshold: 0.4 }));
-   * await run.journal.appendUnit({ unit: 0, rows: [{ identity: 0, image: 0, sigma: 0, file: "000000/000.jpg", sha256: "00" }] });
+   * await Deno.mkdir(`${out}/000000`);
+   * await Deno.writeFile(`${out}/000000/000.jpg`, new Uint8Array());
+   * const sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"; // of no bytes
+   * await run.journal.appendUnit({ unit: 0, rows: [{ identity: 0, image: 0, sigma: 0, file: "000000/000.jpg", sha256 }] });
    * await run.finish();
    * assert.equal(await DatasetRun.open(out, spec, { resume: true }), undefined);
    * await assert.rejects(DatasetRun.open(out, { ...spec, seed: 1 }, { resume: true }), /complete and differs \(seed 0\)/);
@@ -201,13 +207,62 @@ async function resumeState(out: string, spec: RunSpec): Promise<ProgressJournal 
   }
   if (names.includes(FILES.manifest)) {
     await checkComplete(out, spec);
-    return "complete";
+    return await repairJournal(out, spec);
   }
   throw new Vec2FaceError(
     "output-exists",
     `Cannot resume ${out}: current folder holds no ${FILES.journal} (not an interrupted vec2face run); ` +
       "use `overwrite` to start over",
   );
+}
+
+/**
+ * Reads back every image of the complete dataset in `out` against its
+ * manifest's sha256: `"complete"` when all match; otherwise a new journal of
+ * `spec` holding the units whose images all match (shards: the shard's file
+ * and sha256 as it is; RecordIO: none, `train.rec` is one file), with the
+ * manifest removed, so the run redoes the rest (and makes the bank again) and
+ * ends byte-identical to the original.
+ */
+async function repairJournal(out: string, spec: RunSpec): Promise<ProgressJournal | "complete"> {
+  const bad = new Set<number>();
+  const shardSize = spec.shardSize ?? 1;
+  let unreadable = false;
+  try {
+    for await (const { item, problem } of readDataset(await openDataset(out))) {
+      if (problem !== undefined) bad.add(Math.floor(item.identity / shardSize));
+    }
+  } catch {
+    unreadable = true; // e.g. a shard that is no longer an archive: everything is redone
+  }
+  if (bad.size === 0 && !unreadable) return "complete";
+  const text = await Deno.readTextFile(join(out, FILES.manifest));
+  const units = new Map<number, ManifestRow[]>();
+  for (const line of text.split("\n")) {
+    if (line === "") continue;
+    const row = JSON.parse(line) as ManifestRow;
+    const unit = Math.floor(row.identity / shardSize);
+    if (!units.has(unit)) units.set(unit, []);
+    units.get(unit)!.push(row);
+  }
+  await Deno.remove(join(out, FILES.manifest));
+  const journal = await ProgressJournal.create(join(out, FILES.journal), spec);
+  try {
+    if (unreadable || spec.format === "recordio") return journal;
+    for (const [unit, rows] of units) {
+      if (bad.has(unit)) continue;
+      const file = rows[0].file.split("#")[0];
+      if (spec.format === "folder") await journal.appendUnit({ unit, rows });
+      else {
+        const { size } = await Deno.stat(join(out, file));
+        await journal.appendUnit({ unit, rows, file, sha256: await sha256File(join(out, file)), bytes: size });
+      }
+    }
+  } catch (error) {
+    journal.close();
+    throw error;
+  }
+  return journal;
 }
 
 /** The journal of an interrupted run of `spec`; half-written files and any manifest go. */

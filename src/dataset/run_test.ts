@@ -120,7 +120,7 @@ Deno.test("resume with another spec fails with a clear error and leaves the run 
     await t.step("shard size", () => refused({ shardSize: 3 }, /with `shardSize` 3: .* `shardSize` 2/));
     await t.step("threshold", () => refused({ threshold: 0.3 }, /with `threshold` 0\.3: .* `threshold` 0\.476/));
     await t.step("bank", () => {
-      const bank = Array.from({ length: 4 }, (_, i) => new Float32Array(512).fill(i + 1));
+      const bank = Array.from({ length: 4 }, (_, i) => new Float32Array(512).map((_, k) => Math.sin(k * (i + 1))));
       return refused({ bank }, /with `bank` \(sha256 [0-9a-f]{12}\): .* with no `bank`/);
     });
     await t.step("pack", async () => {
@@ -167,3 +167,31 @@ Deno.test("resume refuses a folder that is not a run, and resume with overwrite"
     await Deno.remove(directory, { recursive: true });
   }
 });
+
+for (const format of FORMATS) {
+  Deno.test(`resume (${format}) of a complete dataset: a corrupted file is redone, byte-identical`, async () => {
+    await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+    const directory = await Deno.makeTempDir();
+    try {
+      const out = join(directory, "out");
+      const base = { pack, out, ids: 5, perId: 2, seed: 9, format, shardSize: 2, batchSize: 4 };
+      await generateDataset(base);
+      const reference = await readTree(out);
+      const untouched = await generateDataset({ ...base, resume: true });
+      assert.deepEqual([untouched.kept, untouched.images], [10, 10]);
+      const damaged = {
+        folder: join(out, "000003", "001.jpg"),
+        zip: join(out, "shard-00001.zip"),
+        webdataset: join(out, "shard-00001.tar"),
+        recordio: join(out, "train.rec"),
+      }[format];
+      await flipByte(damaged, format === "folder" ? 200 : 900);
+      const result = await generateDataset({ ...base, resume: true });
+      // Folder: identity 3 is redone; shards: shard 1 (identities 2 and 3); RecordIO: the one train.rec.
+      assert.equal(result.kept, { folder: 8, zip: 6, webdataset: 6, recordio: 0 }[format]);
+      assertSameTree(await readTree(out), reference);
+    } finally {
+      await Deno.remove(directory, { recursive: true });
+    }
+  });
+}
