@@ -8,7 +8,8 @@
  *   `{identity:06d}_{image:03d}.jpg` and `.json`.
  * - `recordio`: insightface's `train.rec`, `train.idx` and `property`.
  *
- * Every file is written under a temporary name and renamed when complete, and
+ * Every file is written under a temporary name and renamed when complete (a
+ * `folder` identity's whole folder, as `.partial-{identity:06d}`), and
  * `manifest.jsonl` comes last, so an interrupted run never looks complete.
  * While it runs, `progress.jsonl` journals each completed unit (an identity
  * for folders and RecordIO, a shard otherwise) with its sha256; `resume`

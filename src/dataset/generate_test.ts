@@ -113,3 +113,40 @@ Deno.test("output checks: a file, a non-empty folder, bad counts; nothing looks 
     await Deno.remove(directory, { recursive: true });
   }
 });
+
+Deno.test("folder: an interrupted run shows complete identity folders only (the one being written is hidden)", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+  const out = await Deno.makeTempDir();
+  try {
+    const base = { pack, out, ids: 4, perId: 4, seed: 6, batchSize: 1 };
+    for (const stop of [2, 6, 13]) {
+      const controller = new AbortController();
+      const run = generateDataset({
+        ...base,
+        resume: true,
+        signal: controller.signal,
+        onProgress: (p) => p.stage === "render" && p.done === stop && controller.abort(),
+      });
+      await assert.rejects(run);
+      const folders = (await Array.fromAsync(Deno.readDir(out))).filter((entry) => entry.isDirectory);
+      assert.ok(folders.some((entry) => entry.name.startsWith(".partial-")), `a hidden folder after ${stop}`);
+      for (const { name } of folders.filter((entry) => !entry.name.startsWith("."))) {
+        const images = await Array.fromAsync(Deno.readDir(join(out, name)));
+        assert.deepEqual(images.map((image) => image.name).sort(), ["000.jpg", "001.jpg", "002.jpg", "003.jpg"], name);
+      }
+    }
+    await generateDataset({ ...base, resume: true });
+    const names = (await Array.fromAsync(Deno.readDir(out))).map((entry) => entry.name).sort();
+    assert.deepEqual(names, [
+      "000000",
+      "000001",
+      "000002",
+      "000003",
+      "identities.json",
+      "identities.npy",
+      "manifest.jsonl",
+    ]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

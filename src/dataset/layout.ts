@@ -46,6 +46,24 @@ export function partial(path: string): string {
 }
 
 /**
+ * The hidden name an identity folder is written under (`folder` format)
+ * before it is renamed to `name`, once all its images are written.
+ *
+ * @example Identity 123's folder while it is written
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { partialFolder } from "./layout.ts";
+ * assert.equal(partialFolder("000123"), ".partial-000123");
+ * ```
+ */
+export function partialFolder(name: string): string {
+  return `.partial-${name}`;
+}
+
+/** A folder {@linkcode partialFolder} names. */
+export const PARTIAL_FOLDER = /^\.partial-\d{6,}$/;
+
+/**
  * The path of an image in a dataset: `{identity:06d}/{image:03d}.jpg`.
  *
  * @example The path of image 3 of identity 12

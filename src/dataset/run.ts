@@ -24,7 +24,7 @@ import {
   specDifferences,
   type UnitRecord,
 } from "../journal.ts";
-import { FILES, manifestFile, PART_JOURNAL, partial } from "./layout.ts";
+import { FILES, manifestFile, PART_JOURNAL, partial, PARTIAL_FOLDER } from "./layout.ts";
 import type { DatasetFormat } from "./plan.ts";
 
 /** The output folder's info (undefined when missing); refuses a path that is a file. */
@@ -283,6 +283,8 @@ async function continueJournal(out: string, spec: RunSpec, names: string[]): Pro
   for (const name of names) {
     if (name === FILES.manifest || (name.endsWith(".tmp") && name !== partial(FILES.rec))) {
       await Deno.remove(join(out, name));
+    } else if (PARTIAL_FOLDER.test(name)) {
+      await Deno.remove(join(out, name), { recursive: true });
     }
   }
   return journal;

@@ -25,7 +25,7 @@ import {
 } from "../recordio.ts";
 import { type ShardEntry, ZipShardStream } from "../shard.ts";
 import { TarShardStream, webDatasetEntries } from "../webdataset.ts";
-import { FILES, partial, shardName } from "./layout.ts";
+import { FILES, partial, partialFolder, shardName } from "./layout.ts";
 import { type DatasetFormat, type DatasetPlan, unitRange } from "./plan.ts";
 
 /** What a format does with units: identity groups (folder, RecordIO) or shards (zip, WebDataset). */
@@ -98,17 +98,28 @@ function folderWriter(out: string): UnitWriter {
     async begin() {},
     async keep() {},
     async write(unit, samples) {
-      await Deno.mkdir(join(out, String(unit).padStart(6, "0")), { recursive: true });
+      // The identity's images go to a hidden folder renamed when all are written: a killed run never
+      // shows a partly written identity folder (an ImageFolder reader sees complete identities only).
+      const name = String(unit).padStart(6, "0");
+      const temporary = join(out, partialFolder(name));
+      await Deno.remove(temporary, { recursive: true }).catch(ignoreNotFound);
+      await Deno.mkdir(temporary, { recursive: true });
       const rows: ManifestRow[] = [];
       for await (const sample of samples) {
-        await writeAtomic(join(out, sample.path), sample.bytes);
+        await Deno.writeFile(join(temporary, sample.path.slice(name.length + 1)), sample.bytes);
         rows.push(manifestRow(sample, sample.path));
       }
+      await Deno.remove(join(out, name), { recursive: true }).catch(ignoreNotFound);
+      await Deno.rename(temporary, join(out, name));
       return { unit, rows };
     },
     async finish() {},
     close() {},
   };
+}
+
+function ignoreNotFound(error: unknown): void {
+  if (!(error instanceof Deno.errors.NotFound)) throw error;
 }
 
 /** One zip or tar file per shard, hashed while it is written. */
