@@ -597,10 +597,9 @@ async function commandEval(args: string[]): Promise<void> {
   });
   await writeReport(values.out, evaluation);
   const { report } = evaluation;
-  const mean = (value: { mean: number } | null) => (value ? value.mean.toFixed(3) : "-");
   const lines = [
     `images ${report.dataset.embedded} of ${report.dataset.images} embedded, ${report.dataset.identities} identities`,
-    `fidelity ${mean(report.fidelity)} (the pack's model)`,
+    `fidelity ${meanText(report.fidelity)} (the pack's model)`,
     ...report.judges.flatMap((model) => judgeLines(model, report, seed)),
     report.spread
       ? `yaw ${report.spread.yaw.mean.toFixed(1)} +- ${report.spread.yaw.std.toFixed(1)} deg, pitch ${
@@ -737,9 +736,13 @@ async function commandFetch(args: string[]): Promise<void> {
   }
 }
 
+/** A summary's mean to 3 decimals, or "-" when it was not measured. */
+function meanText(value: { mean: number } | null): string {
+  return value ? value.mean.toFixed(3) : "-";
+}
+
 /** One model's identity metrics, as `eval` prints them (the pack's model also with the asked thresholds). */
 function judgeLines(model: JudgeReport, report: EvalReport, seed: number): string[] {
-  const mean = (value: { mean: number } | null) => (value ? value.mean.toFixed(3) : "-");
   const unique = model.independent ? model.uniqueIdentities : [
     ...model.uniqueIdentities,
     ...report.uniqueIdentities.filter((u) => !model.uniqueIdentities.some((m) => m.threshold === u.threshold)),
@@ -751,8 +754,8 @@ function judgeLines(model: JudgeReport, report: EvalReport, seed: number): strin
         ? "independent judge: no training here uses it"
         : "the pack's model: the generator trains against it"
     }), backend ${model.backend}`,
-    `  genuine ${mean(model.genuine)} (${pairCount(model.genuine, seed)})`,
-    `  impostor ${mean(model.impostor)} (${pairCount(model.impostor, seed)})`,
+    `  genuine ${meanText(model.genuine)} (${pairCount(model.genuine, seed)})`,
+    `  impostor ${meanText(model.impostor)} (${pairCount(model.impostor, seed)})`,
     `  EER ${model.eer ? `${(100 * model.eer.rate).toFixed(2)} % at ${model.eer.threshold.toFixed(3)}` : "-"}`,
     ...unique.map((u) =>
       `  unique identities at ${Number(u.threshold.toFixed(4))}${

@@ -517,8 +517,12 @@ function uniqueAtCalibration(
   calibration: JudgeCalibration | null,
 ): UniqueIdentities[] {
   const centres = unitCentres(features, labels);
-  const thresholds = calibration ? [calibration.far1e3, VEC2FACE_UNIQUE_COSINE] : [VEC2FACE_UNIQUE_COSINE];
-  return thresholds.map((threshold) => uniqueIdentities(centres, threshold));
+  return calibratedThresholds(calibration).map((threshold) => uniqueIdentities(centres, threshold));
+}
+
+/** The model's own FAR-1e-3 cosine on LFW (when calibrated), then Vec2Face's 0.4. */
+function calibratedThresholds(calibration: JudgeCalibration | null): number[] {
+  return calibration ? [calibration.far1e3, VEC2FACE_UNIQUE_COSINE] : [VEC2FACE_UNIQUE_COSINE];
 }
 
 /** The independent judge's reading of the dataset (and of the real faces, when they were images). */
@@ -529,14 +533,17 @@ function judgeReport(
   real: Awaited<ReturnType<typeof realFeatures>> | undefined,
   options: { pairs: number; seed: number },
 ): JudgeReport {
-  const metrics = identityMetrics(features, labels, { ...options, thresholds: [] });
+  // One pass over the identity centres: the unique-identity thresholds are the judge's own.
+  const metrics = identityMetrics(features, labels, {
+    ...options,
+    thresholds: calibratedThresholds(judge.calibration),
+  });
   const realJudged = real?.judgeFeatures ?? [];
   return {
     name: judge.name,
     independent: judge.independent,
     backend: judge.backend,
     ...metrics,
-    uniqueIdentities: uniqueAtCalibration(features, labels, judge.calibration),
     frechetDistance: realJudged.length >= 2 && features.length >= 2
       ? frechetDistance(gaussianStats(unitVectors(features)), gaussianStats(unitVectors(realJudged)))
       : null,

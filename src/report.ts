@@ -218,7 +218,6 @@ export function reportMarkdown(report: EvalReport, images: ReportImages = {}): s
       "",
     );
   }
-  lines.push("");
   if (spread || attributes) {
     lines.push("## Spread and attributes", "", "| measure | value | how |", "| --- | --- | --- |");
     if (spread) {
