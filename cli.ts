@@ -63,7 +63,8 @@ Usage:
                   (every identity metric by the pack's model and by the independent judge, face-api)
   cli.ts models   pull [--pack DIR]
   cli.ts serve    [--port P] [--host H] [--pack DIR] [--device D] [--batch-size B] [--max-images N]
-                  [--max-concurrent C] [--max-identities N] [--max-rss MiB]
+                  [--max-concurrent C] [--max-identities N] [--max-rss MiB] [--idle-timeout S]
+                  [--shutdown-timeout S] [--workers W]
   cli.ts fetch    --from URL [--from URL ...] --out DIR --ids N --per-id M [--shard-size S] [--seed K]
                   [--threshold T] [--retries R] [--per-handler C] [--overwrite | --resume]
 
@@ -640,6 +641,9 @@ async function commandServe(args: string[]): Promise<void> {
       "max-concurrent": { type: "string", default: "2" },
       "max-identities": { type: "string", default: "10000" },
       "max-rss": { type: "string" },
+      "idle-timeout": { type: "string", default: "30" },
+      "shutdown-timeout": { type: "string", default: "10" },
+      workers: { type: "string" },
     },
   });
   const port = integer(values.port, "--port")!;
@@ -657,13 +661,21 @@ async function commandServe(args: string[]): Promise<void> {
     maxRss: values["max-rss"] === undefined
       ? undefined
       : checkCount(integer(values["max-rss"], "--max-rss"), "memory limit in MiB (--max-rss)") * 2 ** 20,
+    idleTimeoutMs: checkCount(integer(values["idle-timeout"], "--idle-timeout"), "idle timeout (--idle-timeout)") *
+      1000,
   };
+  const shutdownSeconds = integer(values["shutdown-timeout"], "--shutdown-timeout")!;
+  if (!(shutdownSeconds >= 0 && shutdownSeconds <= 3600)) {
+    throw new UsageError(`Cannot use --shutdown-timeout ${shutdownSeconds}: current value is not in 0..3600 seconds`);
+  }
+  // One worker per render slot: renders run beside the thread that answers requests.
+  const workers = values.workers === undefined ? limits.maxConcurrent : integer(values.workers, "--workers")!;
   const batchSize = checkBatchSize(integer(values["batch-size"], "--batch-size"));
   await using pack = await openPack(values.pack, device);
   // One JSON line per request on stderr (method, route, status, bytes, ms).
   const log = (line: Record<string, unknown>) => say(JSON.stringify({ time: new Date().toISOString(), ...line }));
-  const handler = createHandler({ pack, limits, batchSize, log });
-  say(`backend: ${pack.backend}`);
+  await using handler = createHandler({ pack, limits, batchSize, log, workers });
+  say(`backend: ${pack.backend}, ${workers} render workers`);
   const server = Deno.serve({
     port,
     hostname: values.host,
@@ -672,13 +684,21 @@ async function commandServe(args: string[]): Promise<void> {
       console.log(`listening on http://${host}:${port}/ (pack ${pack.manifest.name}, backend ${pack.backend})`);
     },
   }, handler);
-  // SIGINT/SIGTERM: stop taking connections, let the responses in flight end, then exit.
-  const stop = () => server.shutdown();
+  // SIGINT/SIGTERM: stop taking connections and let the responses in flight
+  // end; past --shutdown-timeout, cancel them (their connections drop), then exit.
+  let deadline: ReturnType<typeof setTimeout> | undefined;
+  const stop = () => {
+    if (deadline !== undefined) return;
+    say(`shutting down: responses in flight get ${shutdownSeconds} s`);
+    void server.shutdown();
+    deadline = setTimeout(() => void handler.dispose(), shutdownSeconds * 1000);
+  };
   const signals: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   try {
     await server.finished;
   } finally {
+    clearTimeout(deadline);
     for (const signal of signals) Deno.removeSignalListener(signal, stop);
   }
 }

@@ -209,3 +209,33 @@ Deno.test("generate --shards K with JOB_COMPLETION_INDEX: three workers in one f
     await Deno.remove(directory, { recursive: true });
   }
 });
+
+Deno.test("SIGTERM with a client that never reads: serve exits within --shutdown-timeout", async () => {
+  await using server = await Server.start("--shutdown-timeout", "1", "--max-concurrent", "1");
+  // A raw socket that asks for a large shard and never reads a byte of it.
+  const { hostname: host, port } = new URL(server.url);
+  const socket = await Deno.connect({ hostname: host, port: Number(port) });
+  try {
+    await socket.write(
+      new TextEncoder().encode(
+        `GET /v1/shards/0.zip?ids=200&per_id=10&shard_size=200 HTTP/1.1\r\nhost: ${host}\r\n\r\n`,
+      ),
+    );
+    // Wait until it renders (holds the slot).
+    for (let tries = 0; tries < 100; tries++) {
+      const info = await (await fetch(`${server.url}/v1/info`)).json();
+      if (info.renders.inFlight === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const started = performance.now();
+    server.process.kill("SIGTERM");
+    const status = await server.process.status;
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`  exited ${seconds.toFixed(2)} s after SIGTERM (deadline 1 s), code ${status.code}`);
+    assert.ok(seconds < 4, `serve took ${seconds.toFixed(1)} s to exit`);
+    assert.equal(status.code, 0);
+    assert.match(await server.stderr, /shutting down: responses in flight get 1 s/);
+  } finally {
+    socket.close();
+  }
+});

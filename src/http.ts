@@ -48,13 +48,13 @@
  * @module
  */
 import { bankSidecarText, encodeBank, sampledBankInfo } from "./bank.ts";
-import { type DatasetSample, generateSamples, renderDatasetImage } from "./dataset.ts";
 import { Vec2FaceError } from "./errors.ts";
-import { encodePng } from "./image/codec.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { sigmaForImage } from "./perturb.ts";
-import { sample, type SampleResult } from "./sample.ts";
-import { ZipShardWriter } from "./shard.ts";
+import type { SampleResult } from "./sample.ts";
+import { estimateSampling } from "./sample_price.ts";
+import { InThreadRenderer, type Renderer, type ShardReader } from "./_renderer.ts";
+import { WorkerRenderer } from "./_render_pool.ts";
 import { DEFAULTS, VERSION } from "./defaults.ts";
 import { checkCount } from "./_check.ts";
 import { Sha256, sha256 } from "./_hash.ts";
@@ -75,6 +75,20 @@ export interface HandlerLimits {
    * (429 until it is lower again); default none. Renders in flight go on.
    */
   maxRss?: number;
+  /**
+   * Milliseconds a shard's reader may take no bytes before the shard is
+   * cancelled, its slot freed and its connection dropped; default 30,000. A
+   * client that asks and never reads would otherwise hold a slot while its
+   * socket stays open.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Most candidates a new identity bank may be expected to draw (estimated from
+   * a pilot of the prior before sampling starts); default 50,000 (10,000
+   * identities at the pack's threshold take about 10,300). Over it, or where
+   * acceptance would collapse before the count: 422 at once, with the estimate.
+   */
+  maxCandidates?: number;
 }
 
 /** Options of {@linkcode createHandler}. */
@@ -101,6 +115,39 @@ export interface HandlerOptions {
    * Default: no log.
    */
   log?: (line: Record<string, unknown>) => void;
+  /**
+   * Web Workers that sample and render, each with its own copy of the pack
+   * (same location, sha256 and backend), so that this thread stays free to
+   * answer (`/v1/healthz`, 429s, cached routes) while shards render; default
+   * 0: the work runs in this thread. Output bytes are the same either way.
+   * `cli.ts serve` uses one per render slot.
+   */
+  workers?: number;
+}
+
+/**
+ * The request handler of {@linkcode createHandler}: a function of a
+ * `Request`, which owns its workers. `dispose()` cancels every render in
+ * flight (their streams error, which drops their connections), answers 503
+ * to new renders, and stops the workers.
+ *
+ * @example A handler with two render workers, disposed at the end of its scope
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { createHandler } from "./http.ts";
+ * import { FIXTURE_PACK, loadPack } from "./model_pack.ts";
+ * await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+ * await using handler = createHandler({ pack, workers: 2 });
+ * const info = await (await handler(new Request("http://localhost/v1/info"))).json();
+ * assert.equal(info.workers, 2);
+ * ```
+ */
+export interface Handler {
+  (request: Request): Promise<Response>;
+  /** Cancels the renders in flight and stops the workers; settles when they have stopped. */
+  dispose(): Promise<void>;
+  /** Same as `dispose()`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 /**
@@ -143,21 +190,39 @@ function checkLimit(value: unknown, name: string, fallback: number): number {
   return value === undefined ? fallback : checkCount(value, name);
 }
 
-/** Sampled identity banks by (seed, threshold), least recently used dropped first; each keeps its longest list. */
-class BankCache {
-  #entries = new Map<string, { count: number; result: Promise<SampleResult> }>();
-  #exact = new Map<string, Promise<SampleResult>>();
-  #pack: ModelPack;
-  #size: number;
+/** A bank being sampled or sampled: its result, and the requests waiting on it while it runs. */
+interface BankEntry {
+  count: number;
+  result: Promise<SampleResult>;
+  /** Requests waiting on it; when the last one leaves before the end, sampling is cancelled. */
+  waiters: number;
+  abort: AbortController;
+  settled: boolean;
+}
 
-  constructor(pack: ModelPack, size: number) {
-    this.#pack = pack;
+/**
+ * Sampled identity banks by (seed, threshold), least recently used dropped
+ * first; each keeps its longest list. Sampling runs on the renderer, is
+ * priced before it starts (a count whose acceptance would collapse, or that
+ * needs more than `maxCandidates` candidates by the pilot's estimate, is a
+ * 422 at once), and is cancelled when every request waiting on it has left.
+ */
+class BankCache {
+  #entries = new Map<string, BankEntry>();
+  #exact = new Map<string, BankEntry>();
+  #renderer: Renderer;
+  #size: number;
+  #maxCandidates: number;
+
+  constructor(renderer: Renderer, size: number, maxCandidates: number) {
+    this.#renderer = renderer;
     this.#size = size;
+    this.#maxCandidates = maxCandidates;
   }
 
   /** At least `count` identities of the bank; `sample` is prefix-stable, so a longer list serves a shorter ask. */
-  async get(seed: number, threshold: number, count: number): Promise<Float32Array[]> {
-    return (await this.#longest(seed, threshold, count)).vectors;
+  async get(seed: number, threshold: number, count: number, signal?: AbortSignal): Promise<Float32Array[]> {
+    return (await this.#longest(seed, threshold, count, signal)).vectors;
   }
 
   /**
@@ -165,40 +230,97 @@ class BankCache {
    * the bank sidecar's): the longest list when it has exactly `count`, else
    * sampled for this count.
    */
-  exact(seed: number, threshold: number, count: number): Promise<SampleResult> {
+  async exact(seed: number, threshold: number, count: number, signal?: AbortSignal): Promise<SampleResult> {
     const entry = this.#entries.get(`${seed}|${threshold}`);
-    if (!entry || entry.count <= count) return this.#longest(seed, threshold, count);
+    if (!entry || entry.count <= count) return await this.#longest(seed, threshold, count, signal);
     const key = `${seed}|${threshold}|${count}`;
-    let result = this.#exact.get(key);
-    this.#exact.delete(key);
-    if (!result) {
-      const created = sample(count, { prior: this.#pack.prior, threshold, seed });
-      result = created;
-      created.catch(() => {
-        if (this.#exact.get(key) === created) this.#exact.delete(key);
-      });
-    }
-    this.#exact.set(key, result);
-    while (this.#exact.size > this.#size) this.#exact.delete(this.#exact.keys().next().value!);
-    return result;
+    return await this.#wait(this.#exact, key, count, seed, threshold, signal);
   }
 
-  #longest(seed: number, threshold: number, count: number): Promise<SampleResult> {
-    const key = `${seed}|${threshold}`;
-    let entry = this.#entries.get(key);
-    this.#entries.delete(key);
-    if (!entry || entry.count < count) {
-      const result = sample(count, { prior: this.#pack.prior, threshold, seed });
-      const created = { count, result };
-      entry = created;
-      result.catch(() => {
-        if (this.#entries.get(key) === created) this.#entries.delete(key);
-      });
-    }
-    this.#entries.set(key, entry);
-    while (this.#entries.size > this.#size) this.#entries.delete(this.#entries.keys().next().value!);
-    return entry.result;
+  #longest(seed: number, threshold: number, count: number, signal?: AbortSignal): Promise<SampleResult> {
+    return this.#wait(this.#entries, `${seed}|${threshold}`, count, seed, threshold, signal);
   }
+
+  /** Waits on the entry of `key` (started when it is missing or shorter than `count`) until it ends or `signal` aborts. */
+  async #wait(
+    map: Map<string, BankEntry>,
+    key: string,
+    count: number,
+    seed: number,
+    threshold: number,
+    signal?: AbortSignal,
+  ): Promise<SampleResult> {
+    signal?.throwIfAborted();
+    let entry = map.get(key);
+    map.delete(key);
+    if (!entry || entry.count < count) {
+      await this.#price(threshold, count, signal);
+      entry = map.get(key) ?? entry;
+      map.delete(key);
+    }
+    if (!entry || entry.count < count) {
+      const abort = new AbortController();
+      const created: BankEntry = {
+        count,
+        abort,
+        waiters: 0,
+        settled: false,
+        result: this.#renderer.sample({ count, seed, threshold }, abort.signal),
+      };
+      created.result.then(() => created.settled = true, () => {
+        created.settled = true;
+        if (map.get(key) === created) map.delete(key);
+      });
+      entry = created;
+    }
+    map.set(key, entry);
+    while (map.size > this.#size) map.delete(map.keys().next().value!);
+    const held = entry;
+    held.waiters++;
+    try {
+      return await abortable(held.result, signal);
+    } finally {
+      held.waiters--;
+      if (held.waiters === 0 && !held.settled) {
+        // Nobody waits for it any more: stop sampling (within one batch of candidates), forget it.
+        held.abort.abort(signal?.reason);
+        if (map.get(key) === held) map.delete(key);
+      }
+    }
+  }
+
+  /** Refuses up front (422) a count the prior cannot give at this threshold, or only at a price over the limit. */
+  async #price(threshold: number, count: number, signal?: AbortSignal): Promise<void> {
+    // Small banks cost little whatever the threshold (at worst a stall after 10,000 candidates): no pilot for them.
+    if (count <= 100) return;
+    const pilot = await abortable(this.#renderer.pilot(), signal);
+    const estimate = estimateSampling(pilot, threshold, count);
+    if (estimate.collapseAt !== null) {
+      throw new HttpError(
+        422,
+        `Cannot sample ${count} identities at threshold ${threshold}: current estimate is that acceptance falls ` +
+          `under 1 % after about ${estimate.collapseAt} identities; raise the threshold or ask for fewer`,
+      );
+    }
+    if (estimate.candidates > this.#maxCandidates) {
+      throw new HttpError(
+        422,
+        `Cannot sample ${count} identities at threshold ${threshold}: current estimate is ${estimate.candidates} ` +
+          `candidates, over the limit of ${this.#maxCandidates}; raise the threshold or ask for fewer`,
+      );
+    }
+  }
+}
+
+/** `promise`, or the abort reason as soon as `signal` aborts. */
+function abortable<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<T>((resolve, reject) => {
+    const leave = () => reject(signal.reason);
+    signal.addEventListener("abort", leave, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", leave));
+  });
 }
 
 /** The sha256 and size of a shard, by ETag (the whole spec), least recently used dropped first. */
@@ -315,6 +437,10 @@ function errorResponse(error: unknown): Response {
   if (error instanceof Vec2FaceError && error.code === "sampling-stalled") {
     return json({ error: error.message, status: 422 }, 422);
   }
+  if (error instanceof DOMException && error.name === "AbortError") {
+    // The client left (nobody reads this), or the handler is being disposed.
+    return json({ error: "Cannot answer the request: current render was cancelled", status: 503 }, 503);
+  }
   // A 500's own message may name files of the server (module and model paths): only its class is answered.
   return json({ error: internalMessage(error), status: 500 }, 500);
 }
@@ -337,7 +463,8 @@ function clip(text: string, length = 200): string {
 /**
  * The concurrent-render limit of one handler: every rendering route runs in a
  * slot, taken before it renders and freed when it is done. None free (or the
- * process over `maxRss`): 429 with `retry-after`.
+ * process over `maxRss`): 429 with `retry-after`. Closed (the handler
+ * disposed): 503, and every render in flight is cancelled.
  */
 class RenderSlots {
   /** Renders in flight. */
@@ -346,72 +473,153 @@ class RenderSlots {
   peak = 0;
   /** Renders refused (429) so far. */
   refused = 0;
+  /** Streams cancelled because their reader stalled past the idle timeout. */
+  stalled = 0;
   readonly max: number;
   readonly maxRss: number | undefined;
+  readonly idleTimeoutMs: number;
+  /** Aborted when the handler is disposed: cancels every render in flight. */
+  readonly #closing = new AbortController();
+  /** The renders in flight, settled when each has stopped. */
+  readonly #live = new Set<Promise<unknown>>();
 
-  constructor(max: number, maxRss: number | undefined) {
+  constructor(max: number, maxRss: number | undefined, idleTimeoutMs: number) {
     this.max = max;
     this.maxRss = maxRss;
+    this.idleTimeoutMs = idleTimeoutMs;
   }
 
-  /** Runs `work` in a slot, freed when it settles. */
-  async run<T>(work: () => Promise<T>): Promise<T> {
+  /** Runs `work` in a slot, freed when it settles; its signal aborts when the request's does, or at close. */
+  async run<T>(request: Request, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const release = this.#acquire();
+    const signal = AbortSignal.any([request.signal, this.#closing.signal]);
+    const running = Promise.resolve().then(() => work(signal));
+    this.#track(running);
     try {
-      return await work();
+      return await running;
     } finally {
       release();
     }
   }
 
   /**
-   * Opens a stream in a slot. The slot is freed when opening fails, or when the
-   * stream ends, fails or is cancelled: after the source's own cancel is done
-   * (a shard's waits for the generator call in progress), so no render outlives it.
+   * Opens a shard in a slot and answers its zip as a stream, hashed as it goes
+   * (`onDigest` at its end). The slot is freed when opening fails, or when the
+   * stream ends, fails, is cancelled (after the shard's own cancel is done, so
+   * no render outlives it), stalls (no read for `idleTimeoutMs` after a piece
+   * was offered: the reader is cancelled and the stream errors, which drops
+   * the connection) or the handler closes.
    */
-  async stream(open: () => Promise<ReadableStream<Uint8Array>>): Promise<ReadableStream<Uint8Array>> {
+  async stream(
+    request: Request,
+    open: (signal: AbortSignal) => Promise<ShardReader>,
+    onDigest: (digest: ShardDigest) => void,
+  ): Promise<ReadableStream<Uint8Array>> {
     const release = this.#acquire();
-    let reader: ReadableStreamDefaultReader<Uint8Array>;
-    // The first chunk is read before the stream is answered, so that a render
+    const signal = AbortSignal.any([request.signal, this.#closing.signal]);
+    let reader: ShardReader | undefined;
+    // The first piece is read before the stream is answered, so that a render
     // that fails at its start (no generator session, a failing first batch) is
     // an error status rather than a 200 whose body breaks off.
-    let first: ReadableStreamReadResult<Uint8Array> | undefined;
+    let first: Uint8Array | null;
+    let ended!: () => void;
+    this.#track(new Promise<void>((resolve) => ended = resolve));
     try {
-      reader = (await open()).getReader();
-      first = await reader.read();
+      reader = await open(signal);
+      first = await abortable(reader.read(), signal);
     } catch (error) {
+      await reader?.cancel(error);
       release();
+      ended();
       throw error;
     }
-    return new ReadableStream<Uint8Array>({
-      async pull(controller) {
-        let result: ReadableStreamReadResult<Uint8Array>;
-        try {
-          result = first ?? await reader.read();
-          first = undefined;
-        } catch (error) {
-          release();
-          throw error;
-        }
-        if (result.done) {
-          release();
-          controller.close();
-        } else {
-          controller.enqueue(result.value);
-        }
-      },
-      async cancel(reason) {
+    const hash = new Sha256();
+    let size = 0;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let stopped: Promise<void> | undefined;
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const stop = (reason: unknown): Promise<void> =>
+      stopped ??= (async () => {
+        clearTimeout(timer);
+        signal.removeEventListener("abort", onClose);
         try {
           await reader.cancel(reason);
         } finally {
           release();
+          ended();
         }
+      })();
+    const fail = (reason: unknown) => {
+      void stop(reason).then(() => {
+        try {
+          controller.error(reason);
+        } catch {
+          // Already closed or errored.
+        }
+      });
+    };
+    const onClose = () => fail(this.#closing.signal.aborted ? this.#closing.signal.reason : request.signal.reason);
+    signal.addEventListener("abort", onClose, { once: true });
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        this.stalled++;
+        fail(new DOMException(`The reader took no bytes for ${this.idleTimeoutMs} ms`, "TimeoutError"));
+      }, this.idleTimeoutMs);
+    };
+    return new ReadableStream<Uint8Array>({
+      start(c) {
+        controller = c;
+        arm();
+      },
+      async pull(controller) {
+        clearTimeout(timer);
+        if (stopped) return;
+        let piece: Uint8Array | null;
+        try {
+          piece = first ?? await reader.read();
+          first = null;
+        } catch (error) {
+          await stop(error);
+          throw error;
+        }
+        if (stopped) return;
+        if (piece === null) {
+          await stop(undefined);
+          onDigest({ sha256: hash.digest(), bytes: size });
+          controller.close();
+          return;
+        }
+        hash.update(piece);
+        size += piece.length;
+        controller.enqueue(piece);
+        arm();
+      },
+      async cancel(reason) {
+        await stop(reason ?? new DOMException("The response was cancelled", "AbortError"));
       },
     }, { highWaterMark: 0 });
   }
 
+  /**
+   * Closes the slots: no render starts any more (503), every render in flight
+   * is cancelled; settles when they have all stopped.
+   */
+  async close(): Promise<void> {
+    this.#closing.abort(new DOMException("The server is shutting down", "AbortError"));
+    while (this.#live.size > 0) await Promise.allSettled([...this.#live]);
+  }
+
+  #track(work: Promise<unknown>): void {
+    const settled = work.then(() => {}, () => {}).finally(() => this.#live.delete(settled));
+    this.#live.add(settled);
+  }
+
   /** Takes a slot; the returned function frees it (once). */
   #acquire(): () => void {
+    if (this.#closing.signal.aborted) {
+      throw new HttpError(503, "Cannot start a render: current server is shutting down");
+    }
     if (this.inFlight >= this.max) {
       this.refused++;
       throw new HttpError(429, `Cannot start a render: current renders in flight are ${this.inFlight} of ${this.max}`, {
@@ -440,66 +648,6 @@ class RenderSlots {
   }
 }
 
-/**
- * The zip of the samples, written as they render, hashed as it goes (`onDigest`
- * at its end). Cancelling it (a client that went away) aborts the generator,
- * waits for the generator call in progress and closes the generator; so does
- * a failure, before the stream errors.
- */
-function zipStream(
-  samples: AsyncGenerator<DatasetSample>,
-  abort: AbortController,
-  onDigest: (digest: ShardDigest) => void,
-): ReadableStream<Uint8Array> {
-  const hash = new Sha256();
-  let size = 0;
-  let step: Promise<unknown> = Promise.resolve();
-  let stopped: Promise<void> | undefined;
-  const stop = (reason: unknown): Promise<void> =>
-    stopped ??= (async () => {
-      abort.abort(reason);
-      await step;
-      await samples.return(undefined).catch(() => {});
-    })();
-  // The zip is written an entry at a time, and an entry is taken only when the
-  // bytes before it are gone: nothing renders ahead of what the client reads.
-  const zip = new ZipShardWriter();
-  const pending: Uint8Array[] = [];
-  let ended = false;
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        while (pending.length === 0 && !ended) {
-          const next = samples.next();
-          step = next.catch(() => {});
-          const result = await next;
-          if (result.done) {
-            pending.push(...zip.end());
-            ended = true;
-          } else {
-            pending.push(...zip.add({ path: result.value.path, bytes: result.value.bytes }));
-          }
-        }
-      } catch (error) {
-        await stop(error);
-        throw error;
-      }
-      const chunk = pending.shift();
-      if (chunk === undefined) {
-        onDigest({ sha256: hash.digest(), bytes: size });
-        controller.close();
-        return;
-      }
-      hash.update(chunk);
-      size += chunk.length;
-      controller.enqueue(chunk);
-    },
-    async cancel(reason) {
-      await stop(reason ?? new DOMException("The response was cancelled", "AbortError"));
-    },
-  }, { highWaterMark: 0 });
-}
-
 /** What the routes of one handler share: its pack, limits, caches and render slots. */
 interface Server {
   readonly pack: ModelPack;
@@ -507,12 +655,15 @@ interface Server {
   readonly threshold: number;
   readonly maxImages: number;
   readonly maxIdentities: number;
+  readonly maxCandidates: number;
   readonly batchSize: number;
   /** Sampled banks (8 seeds). */
   readonly banks: BankCache;
   /** Digests of the shards streamed to their end (4,096). */
   readonly digests: DigestCache;
   readonly slots: RenderSlots;
+  /** Where sampling and rendering run: this thread or a pool of workers. */
+  readonly renderer: Renderer;
   /** The responses whose body streams while it renders (the request log counts their bytes as they go). */
   readonly streamed: WeakSet<Response>;
   /** The origins that may read responses: any, or these. */
@@ -550,8 +701,16 @@ function info(server: Server): Response {
       maxIdentities: server.maxIdentities,
       maxRss: slots.maxRss ?? null,
       batchSize: server.batchSize,
+      idleTimeoutMs: slots.idleTimeoutMs,
+      maxCandidates: server.maxCandidates,
     },
-    renders: { inFlight: slots.inFlight, peak: slots.peak, refused: slots.refused },
+    renders: {
+      inFlight: slots.inFlight,
+      peak: slots.peak,
+      refused: slots.refused,
+      stalled: slots.stalled,
+    },
+    workers: server.renderer.workers,
   });
 }
 
@@ -569,10 +728,10 @@ async function renderPng(server: Server, request: Request, url: URL): Promise<Re
       `image=${image} per_id=${perId} seed=${seed} threshold=${t}`,
   );
   return await conditional(request, etag, () =>
-    server.slots.run(async () => {
-      const bank = await server.banks.get(seed, t, identity + 1);
-      const face = await renderDatasetImage({ pack, identities: bank, perId, seed, identity, image });
-      return new Response(encodePng(face) as Uint8Array<ArrayBuffer>, {
+    server.slots.run(request, async (signal) => {
+      const bank = await server.banks.get(seed, t, identity + 1, signal);
+      const png = await server.renderer.png({ vector: bank[identity], identity, image, perId, seed }, signal);
+      return new Response(png as Uint8Array<ArrayBuffer>, {
         headers: { "content-type": "image/png", etag },
       });
     }));
@@ -628,8 +787,8 @@ async function identities(server: Server, request: Request, url: URL, match: Reg
     `vec2face-identities/${VERSION} pack=${pack.sha256} ids=${ids} seed=${seed} threshold=${t} ${extension}`,
   );
   return await conditional(request, etag, () =>
-    server.slots.run(async () => {
-      const sampled = await server.banks.exact(seed, t, ids);
+    server.slots.run(request, async (signal) => {
+      const sampled = await server.banks.exact(seed, t, ids, signal);
       if (extension === "npy") {
         return new Response(encodeBank(sampled.vectors) as Uint8Array<ArrayBuffer>, {
           headers: { "content-type": "application/octet-stream", etag },
@@ -671,16 +830,18 @@ function readShard(server: Server, url: URL, name: string) {
 }
 
 /** Starts rendering a shard in a slot: its zip bytes as they come; its digest is remembered at its end. */
-function startShard(server: Server, shard: ReturnType<typeof readShard>): Promise<ReadableStream<Uint8Array>> {
-  const { pack, batchSize } = server;
+function startShard(
+  server: Server,
+  request: Request,
+  shard: ReturnType<typeof readShard>,
+): Promise<ReadableStream<Uint8Array>> {
+  const { batchSize } = server;
   const { perId, seed, start, end, etag } = shard;
-  return server.slots.stream(async () => {
+  return server.slots.stream(request, async (signal) => {
     // sample() is prefix-stable: the first `end` identities of sample(ids) are sample(end).
-    const identities = await server.banks.get(seed, shard.threshold, end);
-    const abort = new AbortController();
-    const samples = generateSamples({ pack, identities, perId, seed, start, end, batchSize, signal: abort.signal });
-    return zipStream(samples, abort, (digest) => server.digests.set(etag, digest));
-  });
+    const identities = await server.banks.get(seed, shard.threshold, end, signal);
+    return server.renderer.shard({ vectors: identities.slice(start, end), start, perId, seed, batchSize });
+  }, (digest) => server.digests.set(etag, digest));
 }
 
 /** A response whose body streams, noted as such. */
@@ -696,7 +857,7 @@ async function shardZip(server: Server, request: Request, url: URL, match: RegEx
   const { etag } = shard;
   return await conditional(request, etag, async () => {
     const known = server.digests.get(etag);
-    const body = await startShard(server, shard);
+    const body = await startShard(server, request, shard);
     return streamed(server, body, {
       headers: {
         "content-type": "application/zip",
@@ -715,15 +876,9 @@ async function shardDigest(server: Server, request: Request, url: URL, match: Re
   let digest = server.digests.get(etag);
   if (!digest) {
     // Not streamed here lately: render it to hash it (the stream stores the digest at its end).
-    const reader = (await startShard(server, shard)).getReader();
-    const stop = () => reader.cancel(request.signal.reason).catch(() => {});
-    request.signal.addEventListener("abort", stop);
-    try {
-      while (!(await reader.read()).done);
-    } finally {
-      request.signal.removeEventListener("abort", stop);
-      reader.releaseLock();
-    }
+    // A client that leaves aborts the request's signal, which stops the render (see RenderSlots.stream).
+    const reader = (await startShard(server, request, shard)).getReader();
+    while (!(await reader.read()).done);
     digest = server.digests.get(etag)!;
   }
   return json({ shard: shard.k, etag, sha256: digest.sha256, bytes: digest.bytes }, 200, {
@@ -920,7 +1075,7 @@ async function answer(server: Server, request: Request, seen: Seen): Promise<Res
  * assert.equal(again.status, 304);
  * ```
  */
-export function createHandler(options: HandlerOptions): (request: Request) => Promise<Response> {
+export function createHandler(options: HandlerOptions): Handler {
   const pack = options?.pack;
   if (!pack?.manifest || !pack.prior) {
     throw new TypeError(`Cannot create a handler as pack ${pack}: current value is not a ModelPack`);
@@ -932,27 +1087,46 @@ export function createHandler(options: HandlerOptions): (request: Request) => Pr
     ? undefined
     : checkCount(options.limits.maxRss, "memory limit in bytes `limits.maxRss`");
   const batchSize = checkLimit(options.batchSize, "batch size `batchSize`", DEFAULTS.batchSize);
+  const idleTimeoutMs = checkLimit(options.limits?.idleTimeoutMs, "idle timeout `limits.idleTimeoutMs`", 30_000);
+  const maxCandidates = checkLimit(options.limits?.maxCandidates, "candidate limit `limits.maxCandidates`", 50_000);
+  const workers = options.workers ?? 0;
+  if (!(Number.isInteger(workers) && workers >= 0 && workers <= 64)) {
+    throw new RangeError(`Cannot use render workers \`workers\` ${workers}: current value is not an integer in 0..64`);
+  }
   const cors = options.cors?.origins ?? "*";
   if (cors !== "*" && !(Array.isArray(cors) && cors.every((origin) => typeof origin === "string"))) {
     throw new TypeError(
       `Cannot use CORS origins \`cors.origins\` ${JSON.stringify(cors)}: current value is not "*" or a list of origins`,
     );
   }
+  const log = options.log;
+  if (log !== undefined && typeof log !== "function") {
+    throw new TypeError(`Cannot use request log \`log\` ${log}: current value is not a function`);
+  }
+  const renderer: Renderer = workers > 0 ? new WorkerRenderer(pack, workers) : new InThreadRenderer(pack);
+  const slots = new RenderSlots(maxConcurrent, maxRss, idleTimeoutMs);
   const server: Server = {
     pack,
     threshold: pack.manifest.separationThreshold,
     maxImages,
     maxIdentities,
+    maxCandidates,
     batchSize,
-    banks: new BankCache(pack, 8),
+    banks: new BankCache(renderer, 8, maxCandidates),
     digests: new DigestCache(4096),
-    slots: new RenderSlots(maxConcurrent, maxRss),
+    slots,
+    renderer,
     origins: cors === "*" ? "*" : new Set(cors),
     streamed: new WeakSet(),
   };
-  const log = options.log;
-  if (log !== undefined && typeof log !== "function") {
-    throw new TypeError(`Cannot use request log \`log\` ${log}: current value is not a function`);
-  }
-  return (request: Request): Promise<Response> => log ? logged(server, request, log) : dispatch(server, request);
+  let disposed: Promise<void> | undefined;
+  const dispose = () =>
+    disposed ??= (async () => {
+      await slots.close();
+      await renderer.dispose();
+    })();
+  return Object.assign(
+    (request: Request): Promise<Response> => log ? logged(server, request, log) : dispatch(server, request),
+    { dispose, [Symbol.asyncDispose]: dispose },
+  );
 }

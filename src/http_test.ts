@@ -80,8 +80,17 @@ Deno.test("healthz and info", async () => {
     },
     backend: "native",
     version: VERSION,
-    limits: { maxImages: 2000, maxConcurrent: 2, maxIdentities: 10_000, maxRss: null, batchSize: 16 },
-    renders: { inFlight: 0, peak: 0, refused: 0 },
+    limits: {
+      maxImages: 2000,
+      maxConcurrent: 2,
+      maxIdentities: 10_000,
+      maxRss: null,
+      batchSize: 16,
+      idleTimeoutMs: 30_000,
+      maxCandidates: 50_000,
+    },
+    renders: { inFlight: 0, peak: 0, refused: 0, stalled: 0 },
+    workers: 0,
   });
 });
 
@@ -394,7 +403,7 @@ Deno.test("maxRss: no new render starts above it (429 naming the memory use)", a
   );
   assert.equal((await get(handler, "/v1/healthz")).status, 200);
   const info = await (await get(handler, "/v1/info")).json();
-  assert.deepEqual(info.renders, { inFlight: 0, peak: 0, refused: 1 });
+  assert.deepEqual(info.renders, { inFlight: 0, peak: 0, refused: 1, stalled: 0 });
   assert.equal(info.limits.maxRss, 1);
 });
 
@@ -565,7 +574,7 @@ Deno.test("render slots: 429 on every rendering route when full; freed at the en
     "/v1/shards/0.sha256?ids=2&per_id=1",
   ];
   const held = await get(handler, "/v1/shards/0.zip?ids=2&per_id=2&shard_size=1");
-  assert.deepEqual(await renders(), { inFlight: 1, peak: 1, refused: 0 });
+  assert.deepEqual(await renders(), { inFlight: 1, peak: 1, refused: 0, stalled: 0 });
   for (const path of rendering) {
     const response = await get(handler, path);
     assert.equal(response.headers.get("retry-after"), "1", path);
@@ -574,9 +583,9 @@ Deno.test("render slots: 429 on every rendering route when full; freed at the en
   // The routes that render nothing answer meanwhile.
   assert.equal((await get(handler, "/v1/healthz")).status, 200);
   assert.equal((await get(handler, "/v1/dataset.json?ids=2")).status, 200);
-  assert.deepEqual(await renders(), { inFlight: 1, peak: 1, refused: 5 });
+  assert.deepEqual(await renders(), { inFlight: 1, peak: 1, refused: 5, stalled: 0 });
   await bytesOf(held);
-  assert.deepEqual(await renders(), { inFlight: 0, peak: 1, refused: 5 });
+  assert.deepEqual(await renders(), { inFlight: 0, peak: 1, refused: 5, stalled: 0 });
   const cancelled = await get(handler, "/v1/shards/0.zip?ids=2&per_id=4&shard_size=2");
   const reader = cancelled.body!.getReader();
   await reader.read();
@@ -599,7 +608,7 @@ Deno.test("render slots: 429 on every rendering route when full; freed at the en
   await expectError(await get(broken, rendering[4]), 500, failed);
   assert.equal((await renders(broken)).inFlight, 0);
   await expectError(await get(broken, rendering[3]), 500, failed);
-  assert.deepEqual(await renders(broken), { inFlight: 0, peak: 1, refused: 0 });
+  assert.deepEqual(await renders(broken), { inFlight: 0, peak: 1, refused: 0, stalled: 0 });
   // A bank samples without the generator: it renders in a slot all the same, and frees it.
   assert.equal((await get(broken, rendering[1])).status, 200);
   assert.equal((await renders(broken)).inFlight, 0);
@@ -619,7 +628,12 @@ Deno.test("errors before the first byte: a shard whose session cannot be created
     assert.ok(!text.includes("node_modules") && !text.includes("/home/"), text);
     await expectError(response, 500, /^Cannot answer the request: current render failed with TypeError \(/);
   }
-  assert.deepEqual((await (await get(handler, "/v1/info")).json()).renders, { inFlight: 0, peak: 1, refused: 0 });
+  assert.deepEqual((await (await get(handler, "/v1/info")).json()).renders, {
+    inFlight: 0,
+    peak: 1,
+    refused: 0,
+    stalled: 0,
+  });
   // 4xx messages keep their cause; a long path is echoed cut at 200 characters.
   await expectError(await get(handler, "/v1/shards/0.zip?ids=0"), 400, /parameter ids as "0"/);
   const long = `/v1/${"a".repeat(5000)}`;
