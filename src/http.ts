@@ -27,6 +27,8 @@
  * - `/v1/shards/{k}.sha256?...` (the same parameters): the shard's sha256 and
  *   size, `{"shard", "etag", "sha256", "bytes"}`: remembered from a shard this
  *   handler has streamed to the end, else rendered (and hashed) to answer.
+ * - `/`, `/preview.js`, `/v1/pack/{file}`, `/ort/{file}`: the preview page,
+ *   which renders faces in the browser (see `http_preview.ts`).
  *
  * A shard streams while it renders, so its digest is known only at its end:
  * a client hashes what it received and then asks `.sha256` (the same handler
@@ -58,6 +60,7 @@ import { WorkerRenderer } from "./_render_pool.ts";
 import { DEFAULTS, VERSION } from "./defaults.ts";
 import { checkCount } from "./_check.ts";
 import { Sha256, sha256 } from "./_hash.ts";
+import { ortFile, packFile, previewPage, previewScript } from "./http_preview.ts";
 
 /** The library version reported by `/v1/info` (from `deno.json`). */
 export { VERSION };
@@ -895,6 +898,10 @@ const ROUTES: readonly Route[] = [
   { method: "GET", name: "/v1/identities.{npy,json}", pattern: /^\/v1\/identities\.(npy|json)$/, handle: identities },
   { method: "GET", name: "/v1/shards/{k}.zip", pattern: /^\/v1\/shards\/([^/]*)\.zip$/, handle: shardZip },
   { method: "GET", name: "/v1/shards/{k}.sha256", pattern: /^\/v1\/shards\/([^/]*)\.sha256$/, handle: shardDigest },
+  { method: "GET", name: "/", pattern: /^\/$/, handle: previewPage },
+  { method: "GET", name: "/preview.js", pattern: /^\/preview\.js$/, handle: previewScript },
+  { method: "GET", name: "/v1/pack/{file}", pattern: /^\/v1\/pack\/([^/]+)$/, handle: packFile },
+  { method: "GET", name: "/ort/{file}", pattern: /^\/ort\/([^/]+)$/, handle: ortFile },
 ];
 
 /**
