@@ -182,6 +182,12 @@ function progressBar(label: string): (progress: Progress) => void {
   };
 }
 
+/** What --overwrite removes, as one line: the folder and up to 8 of its names. */
+function overwriting(out: string, names: string[]): string {
+  const shown = names.slice(0, 8).join(", ") + (names.length > 8 ? ` and ${names.length - 8} more` : "");
+  return `overwrite: removing ${out} (${names.length} entries: ${shown})`;
+}
+
 function say(message: string): void {
   console.error(message);
 }
@@ -287,6 +293,7 @@ async function commandGenerate(args: string[]): Promise<void> {
     edit,
     sources: fromImages && sourcesOf(fromImages, values["from-images"]!, ids),
     onProgress: (p) => bars[p.stage](p),
+    onOverwrite: (names) => say(overwriting(values.out!, names)),
   });
   const seconds = (performance.now() - started) / 1000;
   if (share) return say(shareSummary(result, share, values.out, seconds));
@@ -741,6 +748,7 @@ async function commandFetch(args: string[]): Promise<void> {
     resume: values.resume,
     onProgress: bar,
     onWarning: (line) => say(`warning: ${line}`),
+    onOverwrite: (names) => say(overwriting(values.out!, names)),
   });
   const seconds = (performance.now() - started) / 1000;
   const used = result.handlers.filter((handler) => handler.shards > 0);
@@ -849,7 +857,7 @@ async function commandEdit(args: string[]): Promise<void> {
   const bankBytes = await Deno.readFile(values.bank);
   await using pack = await openPack(values.pack, checkDevice(values.device));
   const vectors = decodeBank(bankBytes, { dim: pack.manifest.vectorSize, name: values.bank }).slice(0, first);
-  await prepareOutput(values.out, values.overwrite);
+  await prepareOutput(values.out, values.overwrite, (names) => say(overwriting(values.out!, names)));
   say(`backend: ${pack.backend}`);
   const bar = progressBar("editing");
   const edited: Float32Array[] = [];

@@ -581,3 +581,28 @@ Deno.test("cli models pull: an empty cache gets every third-party file of the pa
     await Deno.remove(cache, { recursive: true });
   }
 });
+
+Deno.test("cli generate --overwrite: lists what it removes from a dataset folder; refuses a folder it did not write", async () => {
+  const out = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(out, "notes.txt"), "someone's notes");
+    const generate = ["generate", "--ids", "2", "--per-id", "1", "--out", out, "--pack", FIXTURE, "--device", "wasm"];
+    const refused = await cli(...generate, "--overwrite");
+    assert.equal(refused.code, 1);
+    assertOneLineError(
+      refused,
+      /Cannot overwrite .*: current folder holds no manifest\.jsonl or progress journal .*nothing is removed: notes\.txt/,
+    );
+    assert.equal(await Deno.readTextFile(join(out, "notes.txt")), "someone's notes");
+    await Deno.remove(join(out, "notes.txt"));
+    assert.equal((await cli(...generate)).code, 0);
+    const again = await cli(...generate, "--overwrite");
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(
+      again.stderr,
+      /overwrite: removing .* \(5 entries: 000000, 000001, identities\.json, identities\.npy, manifest\.jsonl\)/,
+    );
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

@@ -12,6 +12,8 @@
  * `VEC2FACE_DEVICE` (default `wasm`: edge isolates have neither native addons
  * nor GPUs). One render at a time per isolate (`VEC2FACE_MAX_CONCURRENT`);
  * more get 429 and a client such as `cli.ts fetch` waits and tries again.
+ * `VEC2FACE_WORKERS=1` renders in a Web Worker, so the isolate answers
+ * health checks and 429s at once while it renders (where the host has Workers).
  *
  * @module
  */
@@ -26,7 +28,9 @@ async function load(): Promise<(request: Request) => Promise<Response>> {
     device: checkDevice(Deno.env.get("VEC2FACE_DEVICE") || "wasm"),
   });
   const maxConcurrent = Number(Deno.env.get("VEC2FACE_MAX_CONCURRENT") || 1);
-  return createHandler({ pack, limits: { maxImages: 2000, maxConcurrent, maxIdentities: 10_000 } });
+  // Render workers keep this isolate answering while it renders; off by default, as edge hosts may lack Workers.
+  const workers = Number(Deno.env.get("VEC2FACE_WORKERS") || 0);
+  return createHandler({ pack, limits: { maxImages: 2000, maxConcurrent, maxIdentities: 10_000 }, workers });
 }
 
 /**
@@ -35,13 +39,14 @@ async function load(): Promise<(request: Request) => Promise<Response>> {
  * `/v1/shards/{k}.zip`, `/v1/shards/{k}.sha256`). A pack that fails to load
  * gives a JSON 503, and the next request tries again.
  *
- * @example
+ * @example Answer a health check
  * ```ts
+ * import assert from "node:assert/strict";
  * import { FIXTURE_PACK } from "../src/model_pack.ts";
  * Deno.env.set("VEC2FACE_PACK", FIXTURE_PACK);
  * const { default: server } = await import("./deploy.ts");
  * const response = await server.fetch(new Request("http://localhost/v1/healthz"));
- * console.assert(response.status === 200);
+ * assert.equal(response.status, 200);
  * ```
  */
 async function fetch(request: Request): Promise<Response> {
@@ -51,7 +56,9 @@ async function fetch(request: Request): Promise<Response> {
     handle = await handler;
   } catch (error) {
     handler = undefined;
-    const failure = new HttpError(503, `Cannot load the model pack: ${(error as Error).message}`);
+    // The cause may name the server's files: it goes to the log, the client gets its class.
+    console.error(error);
+    const failure = new HttpError(503, `Cannot load the model pack: current load failed with ${(error as Error).name}`);
     return Response.json({ error: failure.message, status: failure.status }, { status: failure.status });
   }
   return await handle(request);

@@ -63,8 +63,13 @@ export interface FetchOptions {
   perHandler?: number;
   /** First back-off after a failure, in ms, doubled at each further failure; default 500. */
   retryDelay?: number;
-  /** Replace a non-empty output folder. */
+  /**
+   * Replace a non-empty output folder that holds a dataset this library wrote
+   * (a `manifest.jsonl` or progress journal); any other folder is refused.
+   */
   overwrite?: boolean;
+  /** Called with the names `overwrite` is about to remove from the output folder. */
+  onOverwrite?: (names: string[]) => void;
   /** Continue an interrupted fetch in `out`: shards whose files match the journal are kept. */
   resume?: boolean;
   /** Cancels the fetch. */

@@ -1027,8 +1027,18 @@ function preflight(allowed: Set<string>): Response {
   });
 }
 
+/** Longest request URL answered (the longest valid one is ~200 characters). */
+const MAX_URL_LENGTH = 8192;
+
 /** The route's answer to a request (HEAD: the GET route's); 404 and 405 thrown. */
 async function answer(server: Server, request: Request, seen: Seen): Promise<Response> {
+  // No route needs more; longer ones (up to the runtime's own ~90 KB limit, which answers a bare 400) get JSON.
+  if (request.url.length > MAX_URL_LENGTH) {
+    throw new HttpError(
+      414,
+      `Cannot read the request: current URL is ${request.url.length} characters, over the limit of ${MAX_URL_LENGTH}`,
+    );
+  }
   const url = new URL(request.url);
   const path = url.pathname;
   const allowed = new Set<string>();

@@ -135,3 +135,12 @@ Deno.test("workers: shards, PNGs and banks are the bytes of this thread; the mai
   await Promise.all(bodies);
   assert.ok(worst < 250, `healthz took ${worst} ms while two shards rendered`);
 });
+
+Deno.test("a URL over 8,192 characters is a JSON 414", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "native" });
+  await using handler = createHandler({ pack });
+  const response = await get(handler, `/v1/healthz?${"x".repeat(20_000)}`);
+  assert.equal(response.status, 414);
+  const body = await response.json();
+  assert.match(body.error, /^Cannot read the request: current URL is \d+ characters, over the limit of 8192$/);
+});

@@ -2,7 +2,7 @@
 // (it only prints, so `deno test --doc` passes whatever the example computes;
 // examples assert with `node:assert/strict`) and a title on every `@example`
 // (`@example Sample ten well-separated identities`). Scans the root's .ts files
-// (mod.ts, cli.ts and the other entry points) and src/**/*.ts, except tests; lists each problem as file:line and exits 1 if any.
+// (mod.ts, cli.ts and the other entry points), src/**/*.ts and examples/**/*.ts, except tests; lists each problem as file:line and exits 1 if any.
 //
 //   deno run -R tools/check_doc_examples.ts
 import { dirname, join, relative } from "node:path";
@@ -168,6 +168,12 @@ export async function docExampleFiles(root: string): Promise<string[]> {
     }
   };
   await walk("src");
+  // examples/ too: its modules are read as how-tos, and `deno test --doc` runs their examples.
+  try {
+    await walk("examples");
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
   return files.sort();
 }
 

@@ -66,10 +66,11 @@ Deno.test("findDocExampleProblems counts lines across strings, templates and com
   deepEqual(findDocExampleProblems(source, "c.ts"), [{ path: "c.ts", line: 8, message: "@example has no title" }]);
 });
 
-Deno.test("docExampleFiles lists the root's entry points and the non-test sources of src/", async () => {
+Deno.test("docExampleFiles lists the root's entry points and the non-test sources of src/ and examples/", async () => {
   const root = await Deno.makeTempDir();
   try {
     await Deno.mkdir(`${root}/src/image`, { recursive: true });
+    await Deno.mkdir(`${root}/examples`, { recursive: true });
     for (
       const path of [
         "mod.ts",
@@ -81,11 +82,20 @@ Deno.test("docExampleFiles lists the root's entry points and the non-test source
         "src/a_test.ts",
         "src/image/b.ts",
         "src/notes.md",
+        "examples/deploy.ts",
+        "examples/deploy_test.ts",
       ]
     ) {
       await Deno.writeTextFile(`${root}/${path}`, "");
     }
-    deepEqual(await docExampleFiles(root), ["cli.ts", "formats.ts", "mod.ts", "src/a.ts", "src/image/b.ts"]);
+    deepEqual(await docExampleFiles(root), [
+      "cli.ts",
+      "examples/deploy.ts",
+      "formats.ts",
+      "mod.ts",
+      "src/a.ts",
+      "src/image/b.ts",
+    ]);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

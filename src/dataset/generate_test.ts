@@ -150,3 +150,24 @@ Deno.test("folder: an interrupted run shows complete identity folders only (the 
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("resume of a complete dataset on another backend is refused; on the same one it is kept", async () => {
+  await using wasm = await loadPack(FIXTURE_PACK, { device: "wasm" });
+  await using native = await loadPack(FIXTURE_PACK, { device: "native" });
+  const out = await Deno.makeTempDir();
+  try {
+    await generateDataset({ pack: wasm, out, ids: 2, perId: 8, seed: 5, overwrite: true });
+    const before = await readTree(out);
+    await assert.rejects(
+      generateDataset({ pack: native, out, ids: 2, perId: 8, seed: 5, resume: true }),
+      (error: Error) =>
+        error instanceof Vec2FaceError && error.code === "resume-mismatch" &&
+        /on backend native: current dataset.s 00000\d\/\d{3}\.jpg was rendered elsewhere/.test(error.message),
+    );
+    assert.deepEqual(await readTree(out), before, "the refused resume changed the dataset");
+    const again = await generateDataset({ pack: wasm, out, ids: 2, perId: 8, seed: 5, resume: true });
+    assert.deepEqual([again.kept, again.backend], [16, "wasm"]);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});

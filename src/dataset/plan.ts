@@ -136,8 +136,13 @@ export interface PlanOptions {
   shardSize?: number;
   /** Images per generator call; default 16. */
   batchSize?: number;
-  /** Replace a non-empty output folder. */
+  /**
+   * Replace a non-empty output folder that holds a dataset this library wrote
+   * (a `manifest.jsonl` or progress journal); any other folder is refused.
+   */
   overwrite?: boolean;
+  /** Called with the names `overwrite` is about to remove from the output folder. */
+  onOverwrite?: (names: string[]) => void;
   /**
    * Continue an interrupted run in `out` (a missing or empty folder starts a
    * new one). The run there must have the same spec (ids, perId, seed,

@@ -43,41 +43,80 @@ export async function statFolder(out: string): Promise<Deno.FileInfo | undefined
 
 /**
  * Refuses an output path that is a file, or a non-empty folder unless
- * `overwrite` (which empties it); creates the folder.
+ * `overwrite`; creates the folder. `overwrite` empties only a folder this
+ * library wrote (a `manifest.jsonl` or a progress journal in it), and first
+ * hands `onOverwrite` the names it removes; any other non-empty folder is
+ * refused, so a mistyped path never deletes someone's files.
  *
- * @example A non-empty folder is refused unless overwriting
+ * @example A non-empty folder is refused; overwriting needs a dataset there
  * ```ts
  * import assert from "node:assert/strict";
  * import { prepareOutput } from "./run.ts";
  * const out = await Deno.makeTempDir();
  * await Deno.writeTextFile(`${out}/old.txt`, "x");
  * await assert.rejects(prepareOutput(out, false), /the folder is not empty \(1 entries\); use `overwrite`/);
- * await prepareOutput(out, true);
+ * await assert.rejects(prepareOutput(out, true), /holds no manifest\.jsonl or progress journal .*: old\.txt/);
+ * assert.equal((await Array.fromAsync(Deno.readDir(out))).length, 1);
+ * await Deno.writeTextFile(`${out}/manifest.jsonl`, "");
+ * const removed: string[] = [];
+ * await prepareOutput(out, true, (names) => removed.push(...names));
+ * assert.deepEqual(removed, ["manifest.jsonl", "old.txt"]);
  * assert.equal((await Array.fromAsync(Deno.readDir(out))).length, 0);
  * await Deno.remove(out);
  * ```
  */
-export async function prepareOutput(out: string, overwrite: boolean): Promise<void> {
+export async function prepareOutput(
+  out: string,
+  overwrite: boolean,
+  onOverwrite?: (names: string[]) => void,
+): Promise<void> {
   const info = await statFolder(out);
   if (info) {
-    const entries = await Array.fromAsync(Deno.readDir(out));
-    if (entries.length > 0 && !overwrite) {
+    const names = (await Array.fromAsync(Deno.readDir(out))).map((entry) => entry.name).sort();
+    if (names.length > 0 && !overwrite) {
       throw new Vec2FaceError(
         "output-exists",
-        `Cannot write a dataset to ${out}: the folder is not empty (${entries.length} entries); use \`overwrite\` to replace it`,
+        `Cannot write a dataset to ${out}: the folder is not empty (${names.length} entries); use \`overwrite\` to replace it`,
       );
     }
-    if (entries.length > 0) await Deno.remove(out, { recursive: true });
+    if (names.length > 0) {
+      const ours = names.some((name) =>
+        name === FILES.manifest || name === FILES.journal || name === partial(FILES.journal) ||
+        PART_JOURNAL.test(name) || name === EDIT_LOG
+      );
+      if (!ours) {
+        throw new Vec2FaceError(
+          "output-exists",
+          `Cannot overwrite ${out}: current folder holds no ${FILES.manifest} or progress journal (not a dataset ` +
+            `this library wrote), so nothing is removed: ${
+              listNames(names)
+            }; remove it yourself or choose another folder`,
+        );
+      }
+      onOverwrite?.(names);
+      await Deno.remove(out, { recursive: true });
+    }
   }
   await Deno.mkdir(out, { recursive: true });
+}
+
+/** The log `cli.ts edit` writes into its output folder, which `overwrite` may then replace. */
+const EDIT_LOG = "edits.jsonl";
+
+/** Up to 8 names, then how many more. */
+function listNames(names: string[]): string {
+  const shown = names.slice(0, 8).join(", ");
+  return names.length > 8 ? `${shown} and ${names.length - 8} more` : shown;
 }
 
 /** Options of {@linkcode DatasetRun.open}. */
 export interface OpenRunOptions {
   /** Continue an interrupted run (or accept a complete one of the same spec). */
   resume?: boolean;
-  /** Replace a non-empty folder. */
+  /** Replace a non-empty folder this library wrote (a manifest or journal in it); others are refused. */
   overwrite?: boolean;
+  /** Called with the names `overwrite` is about to remove from the folder. */
+  onOverwrite?: (names: string[]) => void;
 }
 
 /** The journaled run in an output folder. */
@@ -136,7 +175,7 @@ export class DatasetRun {
       if (state === "complete") return undefined;
       journal = state;
     } else {
-      await prepareOutput(out, options.overwrite ?? false);
+      await prepareOutput(out, options.overwrite ?? false, options.onOverwrite);
     }
     if (!journal) {
       await Deno.mkdir(out, { recursive: true });
