@@ -44,7 +44,7 @@ class PoolWorker {
   /** Set when the worker failed to start or died: the pool replaces it. */
   failed = false;
 
-  constructor(pack: ModelPack) {
+  constructor(pack: ModelPack, threads: number | undefined) {
     this.worker = new Worker(new URL("./_render_worker.ts", import.meta.url).href, { type: "module" });
     let started: () => void, refused: (error: Error) => void;
     this.ready = new Promise<void>((resolve, reject) => {
@@ -82,7 +82,13 @@ class PoolWorker {
       this.cancelling.clear();
       this.worker.terminate();
     };
-    this.worker.postMessage({ type: "init", location: pack.location, device: pack.backend, sha256: pack.sha256 });
+    this.worker.postMessage({
+      type: "init",
+      location: pack.location,
+      device: pack.backend,
+      sha256: pack.sha256,
+      threads,
+    });
   }
 
   /** Posts a message and waits for the answer to job `id`. */
@@ -116,6 +122,7 @@ export class WorkerRenderer implements Renderer {
   readonly workers: number;
   readonly #pack: ModelPack;
   readonly #pool: PoolWorker[] = [];
+  readonly #threads: number | undefined;
   #nextId = 1;
   #pilot?: Promise<SamplingPilot>;
   #disposed = false;
@@ -127,7 +134,13 @@ export class WorkerRenderer implements Renderer {
     }
     this.workers = size;
     this.#pack = pack;
-    for (let i = 0; i < size; i++) this.#pool.push(new PoolWorker(pack));
+    // The cores shared out: each worker's native sessions default to every core, and 2 workers x 2 threads on
+    // 2 cores rendered 101 images/s against 137 in one thread (bench/serve_latency.ts).
+    // (wasm sessions keep their own default of 1 thread).
+    this.#threads = pack.backend === "native"
+      ? Math.max(1, Math.floor(navigator.hardwareConcurrency / size))
+      : undefined;
+    for (let i = 0; i < size; i++) this.#pool.push(new PoolWorker(pack, this.#threads));
   }
 
   /** The least busy worker (a failed one replaced first). */
@@ -136,7 +149,7 @@ export class WorkerRenderer implements Renderer {
     for (let i = 0; i < this.#pool.length; i++) {
       if (this.#pool[i].failed && this.#pool[i].busy === 0) {
         this.#pool[i].worker.terminate();
-        this.#pool[i] = new PoolWorker(this.#pack);
+        this.#pool[i] = new PoolWorker(this.#pack, this.#threads);
       }
     }
     return this.#pool.reduce((best, next) => next.busy < best.busy ? next : best);

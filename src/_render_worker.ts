@@ -4,7 +4,7 @@
  * {@linkcode InThreadRenderer} jobs for the main thread, which stays free to
  * answer requests. Internal: no entry point exports it.
  *
- * Messages in: `init {location, device, sha256}`, `job {id, kind, job}`
+ * Messages in: `init {location, device, sha256, threads}`, `job {id, kind, job}`
  * (kind `sample`, `png`, `pilot`), `open {id, job}` (a shard), `read {id}`,
  * `cancel {id, shard}`. Messages out: `ready`, `failed {error}`, `result {id, value}`,
  * `error {id, error}`, `piece {id, bytes}` (null after the end), `cancelled {id}`.
@@ -41,7 +41,7 @@ self.onmessage = async (event: MessageEvent) => {
   switch (message.type) {
     case "init": {
       try {
-        pack = await loadPack(message.location, { device: message.device as Device });
+        pack = await loadPack(message.location, { device: message.device as Device, threads: message.threads });
         if (pack.sha256 !== message.sha256 || pack.backend !== message.device) {
           throw new Error(
             `Cannot start a render worker: current pack is ${pack.sha256} on ${pack.backend}, ` +
