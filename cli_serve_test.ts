@@ -242,3 +242,32 @@ Deno.test("SIGTERM with a client that never reads: serve exits within --shutdown
     socket.close();
   }
 });
+
+Deno.test("a raw socket that asks for a shard and never reads loses its slot after --idle-timeout", async () => {
+  await using server = await Server.start("--idle-timeout", "1", "--max-concurrent", "1");
+  const { hostname, port } = new URL(server.url);
+  const socket = await Deno.connect({ hostname, port: Number(port) });
+  try {
+    // 2,000 images: more than the loopback socket buffers hold, so the server's writes stall.
+    await socket.write(
+      new TextEncoder().encode(
+        `GET /v1/shards/0.zip?ids=400&per_id=10&shard_size=200 HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`,
+      ),
+    );
+    const started = performance.now();
+    let info = await (await fetch(`${server.url}/v1/info`)).json();
+    while (info.renders.peak === 0 || info.renders.inFlight > 0) {
+      assert.ok(performance.now() - started < 30_000, "the stalled socket still holds the slot after 30 s");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      info = await (await fetch(`${server.url}/v1/info`)).json();
+    }
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`  slot free ${seconds.toFixed(1)} s after the request (stalled: ${info.renders.stalled})`);
+    assert.equal(info.renders.stalled, 1);
+    const next = await fetch(`${server.url}/v1/render.png?identity=0&image=0`);
+    assert.equal(next.status, 200);
+    await next.arrayBuffer();
+  } finally {
+    socket.close();
+  }
+});
