@@ -62,10 +62,22 @@ export function checkDevice(device: unknown): Device {
 
 /** True when a WebGPU adapter exists that is not a software fallback (e.g. llvmpipe). */
 export async function hasHardwareWebGpu(): Promise<boolean> {
+  // On Linux a GPU shows as /dev/dri or /dev/nvidia*; without either, asking for an adapter only finds llvmpipe, and
+  // wgpu's GL probe prints "XDG_RUNTIME_DIR is invalid or not set" on machines without a desktop session.
+  if (Deno.build.os === "linux" && !gpuDeviceNodes()) return false;
   const adapter = await requestAdapter();
   if (!adapter) return false;
   const fallback = adapter.isFallbackAdapter ?? adapter.info?.isFallbackAdapter ?? false;
   return !fallback;
+}
+
+/** Whether Linux shows a GPU device node; true when that cannot be read (then the adapter probe decides). */
+function gpuDeviceNodes(): boolean {
+  try {
+    return [...Deno.readDirSync("/dev")].some((entry) => entry.name === "dri" || entry.name.startsWith("nvidia"));
+  } catch {
+    return true;
+  }
 }
 
 // deno-lint-ignore no-explicit-any
