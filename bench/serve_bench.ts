@@ -19,6 +19,7 @@ import { generateSamples, sampleInput } from "../src/dataset.ts";
 import { DEFAULT_PACK, loadPack } from "../src/model_pack.ts";
 import { renderBatch } from "../src/render.ts";
 import { sample } from "../src/sample.ts";
+import { startServe } from "./_serve.ts";
 
 function peakRssKib(): number {
   const status = Deno.readTextFileSync("/proc/self/status");
@@ -122,21 +123,9 @@ if (!values["skip-ttfb"]) {
   // The server in a process of its own (`cli.ts serve`), as in use: the client here waits on the socket only.
   const batchSize = 16;
   const perId = Number(values["per-id"]);
-  const server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", CLI, "serve", "--port", "0", "--pack", packPath, "--device", device, "--batch-size", "16"],
-    stdout: "piped",
-    stderr: "null",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/listening on (\S+)\//.test(text)) {
-    const { done, value } = await lines.read();
-    if (done) throw new Error("serve exited before listening");
-    text += value;
-  }
-  lines.cancel().catch(() => {});
-  const base = /listening on (\S+)\//.exec(text)![1];
+  const { url: base, process: server } = await startServe([
+    ...["--pack", packPath, "--device", device, "--batch-size", "16"],
+  ]);
   const trials = Number(values.trials);
   const shard = 1; // identities 100..199
   const query = (seed: number) => `ids=2000&per_id=${perId}&shard_size=100&seed=${seed}`;

@@ -6,8 +6,8 @@
 //
 //   deno run -A bench/serve_latency.ts [--device native] [--pack DIR] [--per-id 10] [--workers 2,0]
 import { parseArgs } from "node:util";
+import { startServe } from "./_serve.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
 const { values } = parseArgs({
   args: Deno.args,
   options: {
@@ -20,19 +20,14 @@ const { values } = parseArgs({
 const perId = Number(values["per-id"]);
 const ids = Math.floor(2000 / perId);
 
-async function start(workers: string): Promise<{ url: string; process: Deno.ChildProcess }> {
-  const args = ["run", "-A", CLI, "serve", "--port", "0", "--device", values.device!, "--workers", workers];
-  if (values.pack) args.push("--pack", values.pack);
-  const process = new Deno.Command(Deno.execPath(), { args, stdout: "piped", stderr: "null" }).spawn();
-  const lines = process.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!/listening on (\S+)\//.test(text)) {
-    const { done, value } = await lines.read();
-    if (done) throw new Error("serve exited before listening");
-    text += value;
-  }
-  lines.cancel().catch(() => {});
-  return { url: /listening on (\S+)\//.exec(text)![1], process };
+function start(workers: string): Promise<{ url: string; process: Deno.ChildProcess }> {
+  return startServe([
+    "--device",
+    values.device!,
+    "--workers",
+    workers,
+    ...(values.pack ? ["--pack", values.pack] : []),
+  ]);
 }
 
 function percentile(values: number[], p: number): number {

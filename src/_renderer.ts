@@ -13,6 +13,7 @@ import type { ModelPack } from "./model_pack.ts";
 import { sample, type SampleResult } from "./sample.ts";
 import { type SamplingPilot, samplingPilot } from "./sample_price.ts";
 import { ZipShardWriter } from "./shard.ts";
+import { concatBytes } from "./_fs.ts";
 
 /** A bank to sample: `sample(count, { prior: pack.prior, threshold, seed })`. */
 export interface SampleJob {
@@ -100,7 +101,7 @@ function shardReader(pack: ModelPack, job: ShardJob): ShardReader {
         const result = await next;
         const pieces = result.done ? zip.end() : zip.add({ path: result.value.path, bytes: result.value.bytes });
         if (result.done) ended = true;
-        return concat(pieces);
+        return pieces.length === 1 ? pieces[0] : concatBytes(pieces);
       } catch (error) {
         await stop(error);
         throw error;
@@ -111,17 +112,6 @@ function shardReader(pack: ModelPack, job: ShardJob): ShardReader {
       return stop(reason ?? new DOMException("The shard was cancelled", "AbortError"));
     },
   };
-}
-
-function concat(pieces: Uint8Array[]): Uint8Array {
-  if (pieces.length === 1) return pieces[0];
-  const out = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.length, 0));
-  let offset = 0;
-  for (const piece of pieces) {
-    out.set(piece, offset);
-    offset += piece.length;
-  }
-  return out;
 }
 
 /**
