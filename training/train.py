@@ -15,6 +15,12 @@ Losses (weights by flag):
     render and face at several depths (a perceptual term without VGG weights);
   * identity: 1 - cosine(identity(render), v), small weight (a large one
     teaches the generator patterns that fool the identity model).
+  * adversarial (``--adv-weight``, issue 20's v2 recipe, ``adversarial.py``): a
+    PatchGAN discriminator trained from scratch alongside (hinge loss), plus
+    discriminator feature matching (``--dfm-weight``); alignment padding is
+    masked out of the real patches, and with ``--mask-padding`` out of the
+    pixel terms too. ``--id-augment`` computes the identity and feature-
+    matching terms on random views of render and face.
 Masks at training time are Vec2Face's: ratio ~ truncnorm(min 0.5, mu 0.75,
 std 0.25, max 1), ceil(49 * ratio) tokens masked, 5 of them dropped.
 """
@@ -26,6 +32,7 @@ import copy
 import json
 import math
 import os
+import pickle
 import sys
 import time
 
@@ -38,6 +45,8 @@ from onnx_to_torch import load as load_identity, normalise  # noqa: E402
 from pose_warp import turn_faces  # noqa: E402
 from vec2face import NUM_FEATURE_TOKENS, NUM_KEPT, CONFIGS, Vec2Face, count_parameters  # noqa: E402
 from common import inference_masks, ssim, to_tensor  # noqa: E402
+from adversarial import (PatchDiscriminator, ViewParams, discriminator_loss, feature_matching,  # noqa: E402
+                         generator_loss, patch_weights, random_views)
 
 HOLDOUT = 1000
 
@@ -65,8 +74,15 @@ def training_masks_torch(generator: torch.Generator, batch: int, device, ratio=(
 
 def torch_load(path: str, device) -> dict:
     """Our own checkpoints (tensors, ints, strings); torch >= 2.6 loads
-    weights only by default, torch 1.13 knows the flag too."""
-    return torch.load(path, map_location=device, weights_only=True)
+    weights only by default, torch 1.13 knows the flag too, but its weights-only
+    unpickler has no floats (an optimiser's learning rate): there, and only
+    for these files, this falls back to a full load."""
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        if int(torch.__version__.split(".")[0]) >= 2:
+            raise
+        return torch.load(path, map_location=device)
 
 
 def split_rows(count: int):
@@ -185,12 +201,14 @@ def main() -> None:
                         "default PREFIX.pose.npy")
     parser.add_argument("--pose-balance", type=float, default=0.5,
                         help="share of each batch drawn evenly over |yaw| bins of 5 degrees (rare poses oversampled)")
-    parser.add_argument("--flip", type=float, default=0.5,
-                        help="probability of mirroring a face (yaw negated, identity vector re-embedded)")
+    parser.add_argument("--flip", type=float, default=None,
+                        help="probability of mirroring a face (yaw negated, identity vector re-embedded); default "
+                        "0.5 for configs with pose inputs, 0 otherwise")
     parser.add_argument("--turn-share", type=float, default=0.0,
                         help="probability of turning a near-frontal face (|yaw| < 10) by a synthetic head turn "
                         "(pose_warp.py; its yaw label moves by the turn, its identity vector stays): dense pose "
-                        "supervision UTKFace lacks")
+                        "supervision UTKFace lacks. For configs without pose inputs the turned face's identity "
+                        "vector is recomputed instead (pose labels are still read, to find near-frontal faces)")
     parser.add_argument("--turn-range", type=float, default=30.0,
                         help="synthetic turns uniform in +-this (degrees; the warp reads true to about 30)")
     parser.add_argument("--pose-lr-scale", type=float, default=10.0, help="learning-rate factor of the pose layers")
@@ -219,6 +237,31 @@ def main() -> None:
                         help="share of each batch whose padding (the black frame where the photo ended) gets a "
                              "smooth random background, identity vector recomputed: photos that had a background "
                              "there (LFW's do) should not render a black frame")
+    parser.add_argument("--extra-data", action="append", default=[],
+                        help="another prepare_faces.ts / pack_faces.py output prefix (e.g. CelebA) whose faces are "
+                        "all training rows, appended after --data's; the held-out split stays --data's (repeatable)")
+    parser.add_argument("--extra-share", type=float, default=None,
+                        help="share of each batch drawn from the --extra-data rows (default: in proportion)")
+    parser.add_argument("--mask-padding", action="store_true",
+                        help="leave alignment padding (black pixels connected to the border, padding_masks) out of "
+                        "the pixel terms (L1, SSIM, spread, feature matching): the render's frame is not taught "
+                        "UTKFace's black band")
+    parser.add_argument("--adv-weight", type=float, default=0.0,
+                        help="weight of the adversarial term (hinge) of a PatchGAN discriminator trained alongside "
+                        "on renders against the batch's faces; padded pixels are masked out of the real patches")
+    parser.add_argument("--dfm-weight", type=float, default=0.0,
+                        help="weight of discriminator feature matching (render against its own face, padding "
+                        "masked; needs --adv-weight)")
+    parser.add_argument("--d-lr", type=float, default=2e-4, help="discriminator learning rate (Adam, betas 0.5/0.99)")
+    parser.add_argument("--adv-start-step", type=int, default=0,
+                        help="the discriminator trains from step 0; the generator gets the adversarial and "
+                        "discriminator feature-matching terms from this step on (a warm-started generator "
+                        "against an untrained discriminator learns nothing useful)")
+    parser.add_argument("--id-augment", type=float, default=0.0,
+                        help="probability per image that the identity and feature-matching terms see render and "
+                        "face through the same random differentiable view (shift +-4 px, scale 0.9-1.1, flip, "
+                        "blur sigma 0-1, brightness/contrast/saturation +-10 %%); the identity target stays the "
+                        "face's precomputed vector. Fragile pixel patterns that one model reads do not pay")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--ridge-init", action="store_true",
                         help="set the pixel_skip layer to the closed-form ridge from identity to downsampled faces")
@@ -229,11 +272,15 @@ def main() -> None:
         raise SystemExit(f"Cannot recolour a share of the faces as {args.augment}: it must be in [0, 1]")
     if not 0 <= args.backdrop <= 1:
         raise SystemExit(f"Cannot give a backdrop to a share of the faces as {args.backdrop}: it must be in [0, 1]")
-    if args.backdrop > 0 and args.turn_share > 0:
-        raise SystemExit("Cannot combine --backdrop with --turn-share: the padding masks are of the unturned faces")
-    if args.turn_share > 0 and not CONFIGS[args.config].pose_inputs:
-        raise SystemExit(f"Cannot turn faces as asked (--turn-share {args.turn_share}): the yaw label must move with "
-                         f"the turn, so it needs a config with pose inputs (e.g. small-pose), not {args.config}")
+    if not 0 <= args.id_augment <= 1:
+        raise SystemExit(f"Cannot augment a share of the identity views as {args.id_augment}: it must be in [0, 1]")
+    if args.flip is not None and not 0 <= args.flip <= 1:
+        raise SystemExit(f"Cannot mirror a share of the faces as {args.flip}: it must be in [0, 1]")
+    if args.dfm_weight > 0 and args.adv_weight <= 0:
+        raise SystemExit("Cannot add discriminator feature matching without a discriminator: give --adv-weight too")
+    if args.extra_share is not None and (not args.extra_data or not 0 < args.extra_share < 1):
+        raise SystemExit(f"Cannot draw a share {args.extra_share} of each batch from extra data: it needs "
+                         "--extra-data and a share in (0, 1)")
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -245,16 +292,42 @@ def main() -> None:
     os.makedirs(args.out, exist_ok=True)
     faces = np.load(args.data + ".faces.npy", mmap_mode="r")
     features = np.load(args.data + ".features.npy").astype(np.float32)
-    train_rows, held_rows = split_rows(len(faces))
+    main_count = len(faces)
+    train_rows, held_rows = split_rows(main_count)
     with open(os.path.join(args.out, "split.json"), "w") as f:
-        json.dump({"data": os.path.abspath(args.data), "count": len(faces), "holdout": held_rows.tolist()}, f)
+        json.dump({"data": os.path.abspath(args.data), "count": main_count, "holdout": held_rows.tolist()}, f)
+    extra_rows = np.zeros(0, np.int64)
+    if args.extra_data:  # appended after --data's rows, all for training; loaded into memory
+        extra_faces = [np.load(prefix + ".faces.npy") for prefix in args.extra_data]
+        extra_features = [np.load(prefix + ".features.npy").astype(np.float32) for prefix in args.extra_data]
+        for prefix, more, vectors in zip(args.extra_data, extra_faces, extra_features):
+            if more.shape[1:] != faces.shape[1:] or len(vectors) != len(more):
+                raise SystemExit(f"Cannot add {prefix}: {more.shape} faces and {vectors.shape} features against "
+                                 f"{faces.shape[1:]} faces")
+        faces = np.concatenate([np.asarray(faces)] + extra_faces)
+        features = np.concatenate([features] + extra_features)
+        extra_rows = np.arange(main_count, len(faces))
+        train_rows = np.concatenate([train_rows, extra_rows])
+        print(f"extra data: {len(extra_rows)} faces from {', '.join(args.extra_data)}", flush=True)
 
     model = Vec2Face(CONFIGS[args.config]).to(device)
+    pose_inputs = model.cfg.pose_inputs
+    flip_share = args.flip if args.flip is not None else (0.5 if pose_inputs else 0.0)
     poses = None
-    if model.cfg.pose_inputs:
+    if pose_inputs or args.turn_share > 0:  # labels: pose inputs, or which faces are near-frontal to turn
         poses = np.load(args.pose or args.data + ".pose.npy").astype(np.float32)
-        if len(poses) != len(faces):
-            raise SystemExit(f"Cannot train with {len(poses)} pose labels for {len(faces)} faces")
+        if len(poses) != main_count:
+            raise SystemExit(f"Cannot train with {len(poses)} pose labels for {main_count} faces")
+        for prefix in args.extra_data:
+            if os.path.exists(prefix + ".pose.npy"):
+                more = np.load(prefix + ".pose.npy").astype(np.float32)
+            elif pose_inputs:
+                raise SystemExit(f"Cannot train {args.config} on {prefix}: it has no pose labels ({prefix}.pose.npy)")
+            else:  # unlabelled faces are never turned
+                more = np.full((len(np.load(prefix + ".features.npy", mmap_mode="r")), poses.shape[1]), np.nan,
+                               np.float32)
+            poses = np.concatenate([poses, more])
+    if pose_inputs:
         # Row weights: half uniform, half even over |yaw| bins, so that turned faces (2 % beyond 30 degrees) are seen.
         bins = np.minimum((np.abs(poses[train_rows, 0]) // 5).astype(int), 12)
         counts = np.bincount(bins, minlength=13).astype(np.float64)
@@ -276,6 +349,8 @@ def main() -> None:
     if pose_params:
         groups.append({"params": pose_params, "lr": args.lr * args.pose_lr_scale})
     optimiser = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
+    # Taken before a resumed optimiser's state overwrites the groups' rates with the last scheduled ones.
+    base_rates = [group["lr"] for group in optimiser.param_groups]
     step = 0
     last = os.path.join(args.out, "last.pt")
     if os.path.exists(last):
@@ -309,7 +384,19 @@ def main() -> None:
     features_on_device = torch.from_numpy(features).to(device)
     poses_on_device = torch.from_numpy(poses[:, :2].copy()).to(device) if poses is not None else None
     generator = torch.Generator(device=device).manual_seed(step + 1)
-    padding_on_device = torch.from_numpy(padding_masks(faces, device)).to(device) if args.backdrop > 0 else None
+    needs_padding = args.backdrop > 0 or args.mask_padding or args.adv_weight > 0
+    padding_on_device = torch.from_numpy(padding_masks(faces, device)).to(device) if needs_padding else None
+    discriminator = d_optimiser = None
+    if args.adv_weight > 0:
+        discriminator = PatchDiscriminator().to(device)
+        d_optimiser = torch.optim.Adam(discriminator.parameters(), lr=args.d_lr, betas=(0.5, 0.99))
+        if os.path.exists(last) and "discriminator" in state:
+            discriminator.load_state_dict(state["discriminator"])
+            d_optimiser.load_state_dict(state["d_optimiser"])
+            print(f"resumed the discriminator at step {step}", flush=True)
+        else:
+            print(f"discriminator: new, {sum(p.numel() for p in discriminator.parameters()) / 1e6:.2f}M parameters",
+                  flush=True)
     snapshots = sorted(float(m) for m in args.snapshots.split(",") if m)
 
     def batch_faces(rows: np.ndarray) -> torch.Tensor:
@@ -325,11 +412,12 @@ def main() -> None:
         fraction = min(1.0, elapsed / (args.minutes * 60))
         return warm * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * fraction)))
 
-    base_rates = [group["lr"] for group in optimiser.param_groups]
-
     def save() -> None:
+        extra = {}
+        if discriminator is not None:
+            extra = {"discriminator": discriminator.state_dict(), "d_optimiser": d_optimiser.state_dict()}
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimiser": optimiser.state_dict(),
-                    "step": step, "config": args.config}, last + ".tmp")
+                    "step": step, "config": args.config, **extra}, last + ".tmp")
         os.replace(last + ".tmp", last)
 
     def snapshot(minutes: float) -> None:
@@ -354,7 +442,12 @@ def main() -> None:
     started = time.time()
     last_save = started
     zero = torch.zeros((), device=device)
-    window = {"l1": zero, "fm": zero, "id": zero, "pose": zero, "n": 0, "images": 0, "t": time.time()}
+    logged = ["l1", "fm", "id", "pose"] + (["adv", "dfm", "d", "d_real", "d_fake"] if discriminator is not None else [])
+
+    def new_window() -> dict:
+        return {**{k: zero for k in logged}, "n": 0, "images": 0, "t": time.time()}
+
+    window = new_window()
     model.train()
     while time.time() - started < args.minutes * 60:
         elapsed = time.time() - started
@@ -363,41 +456,62 @@ def main() -> None:
         for group, rate in zip(optimiser.param_groups, base_rates):
             group["lr"] = rate * learning_rate_factor(elapsed)
         pose = None
-        if poses is None:
-            rows = np.sort(rng.choice(train_rows, args.batch, replace=False))
-        else:
+        if pose_inputs:
             rows = rng.choice(train_rows, args.batch, replace=True, p=row_weights)
+        elif args.extra_share is not None:
+            from_extra = int(round(args.batch * args.extra_share))
+            rows = np.sort(np.concatenate([
+                rng.choice(train_rows[:len(train_rows) - len(extra_rows)], args.batch - from_extra, replace=False),
+                rng.choice(extra_rows, from_extra, replace=False)]))
+        else:
+            rows = np.sort(rng.choice(train_rows, args.batch, replace=False))
         target = batch_faces(rows)
-        vectors = features_on_device[torch.from_numpy(rows).to(device)]
+        row_index = torch.from_numpy(rows).to(device)
+        vectors = features_on_device[row_index]
+        flip = turn_mask = None
         if poses is not None:
-            pose = poses_on_device[torch.from_numpy(rows).to(device)].clone()
-            flip = torch.from_numpy(rng.random(args.batch) < args.flip).to(device)
+            pose = poses_on_device[row_index].clone()
+        if flip_share > 0:
+            flip = torch.from_numpy(rng.random(args.batch) < flip_share).to(device)
             # Whole-batch ops with fixed shapes (a subset of varying size makes cudnn re-tune every step).
             target = torch.where(flip[:, None, None, None], target.flip(-1), target)
-            pose[:, 0] = torch.where(flip, -pose[:, 0], pose[:, 0])
+            if pose is not None:
+                pose[:, 0] = torch.where(flip, -pose[:, 0], pose[:, 0])
             with torch.no_grad():
                 vectors = torch.where(flip[:, None], identity_net(normalise(target)), vectors)
-            if args.turn_share > 0:
-                # The same person turned: the vector stays, the pose input must explain the change. The warp's
-                # angle reads back as minus the pose model's yaw (calibrated in training/README.md).
-                # Only near-frontal faces: the warp assumes a frontal head and reads true to about 30 degrees.
-                to_turn = torch.from_numpy(rng.random(args.batch) < args.turn_share).to(device)
-                to_turn = to_turn & (pose[:, 0].abs() < FRONTAL_YAW)
-                angle = torch.from_numpy(rng.uniform(-args.turn_range, args.turn_range, args.batch).astype(np.float32))
-                angle = torch.where(to_turn, angle.to(device), torch.zeros_like(pose[:, 0]))
-                with torch.no_grad():
-                    target = torch.where(to_turn[:, None, None, None], turn_faces(target, angle), target)
-                pose[:, 0] = pose[:, 0] - angle
+        if args.turn_share > 0:
+            # The same person turned: with pose inputs the vector stays, the pose input must explain the change
+            # (the warp's angle reads back as minus the pose model's yaw, calibrated in training/README.md);
+            # without, the turned face's vector is recomputed below. Only near-frontal faces: the warp assumes a
+            # frontal head and reads true to about 30 degrees (NaN labels, unlabelled extra data, never turn).
+            to_turn = torch.from_numpy(rng.random(args.batch) < args.turn_share).to(device)
+            to_turn = to_turn & (pose[:, 0].abs() < FRONTAL_YAW)
+            angle = torch.from_numpy(rng.uniform(-args.turn_range, args.turn_range, args.batch).astype(np.float32))
+            angle = torch.where(to_turn, angle.to(device), torch.zeros_like(pose[:, 0]))
+            with torch.no_grad():
+                target = torch.where(to_turn[:, None, None, None], turn_faces(target, angle), target)
+            pose[:, 0] = pose[:, 0] - angle
+            turn_mask = to_turn
+        if not pose_inputs:
+            pose = None  # labels read only to pick faces to turn
+        padded = None  # [B,1,H,W]: alignment padding of the batch's faces as they are now (flipped, turned)
+        if padding_on_device is not None:
+            padded = padding_on_device[row_index][:, None]
+            if flip is not None:
+                padded = torch.where(flip[:, None, None, None], padded.flip(-1), padded)
+            if turn_mask is not None:  # the warp moves the padding (and repeats it past the edge): find it again
+                dark = ((target + 1) * 127.5).amax(1) < 7.5
+                padded = torch.where(turn_mask[:, None, None, None], border_connected(dark)[:, None], padded)
         changed = None
+        if turn_mask is not None and not pose_inputs:
+            changed = turn_mask
         if args.backdrop > 0:
             backdrop = torch.rand(args.batch, generator=generator, device=device) < args.backdrop
-            padded = padding_on_device[torch.from_numpy(rows).to(device)][:, None]
-            if poses is not None:  # the faces may have been flipped above
-                padded = torch.where(flip[:, None, None, None], padded.flip(-1), padded)
             with torch.no_grad():
                 filled = torch.where(padded, random_backdrops(args.batch, generator, device), target)
                 target = torch.where(backdrop[:, None, None, None], filled, target)
-            changed = backdrop
+            padded = padded & ~backdrop[:, None, None, None]  # a backdrop is picture, not padding
+            changed = backdrop if changed is None else changed | backdrop
         if args.augment > 0:
             recolour = torch.rand(args.batch, generator=generator, device=device) < args.augment
             with torch.no_grad():
@@ -408,6 +522,9 @@ def main() -> None:
                 vectors = torch.where(changed[:, None], identity_net(normalise(target)), vectors)
         masked, kept = training_masks_torch(generator, args.batch, device)
         render = model(vectors, masked, kept, pose)
+        real = target  # the discriminator's real images: the faces as they are, padding masked by patch
+        if args.mask_padding:  # the pixel terms see the render itself where the face was padded: no error there
+            target = torch.where(padded, render.detach(), target)
         l1 = (render - target).abs().mean()
         loss = l1
         if args.ssim_weight:
@@ -420,13 +537,32 @@ def main() -> None:
         fm_value = id_value = pose_value = zero
         if args.fm_weight + args.id_weight > 0 and step % args.loss_every == 0:
             share = min(args.loss_share, args.batch)
-            fake_out, fake_maps = identity_net(normalise(render[:share]), taps)
+            seen_render, seen_target = render[:share], target[:share]
+            if args.id_augment > 0:  # the same random view of render and face; the vector stays the face's
+                view = ViewParams(share, args.id_augment, generator, device)
+                seen_render, seen_target = random_views(seen_render, view), random_views(seen_target, view)
+            fake_out, fake_maps = identity_net(normalise(seen_render), taps)
             with torch.no_grad():
-                _, real_maps = identity_net(normalise(target[:share]), taps)
+                _, real_maps = identity_net(normalise(seen_target), taps)
             fm = sum((a - b).abs().mean() / (b.abs().mean() + 1e-6) for a, b in zip(fake_maps, real_maps)) / len(taps)
             identity_term = (1 - F.cosine_similarity(fake_out, vectors[:share])).mean()
             loss = loss + args.fm_weight * fm + args.id_weight * identity_term
             fm_value, id_value = fm.detach(), identity_term.detach()
+        adv_value = dfm_value = zero
+        valid = None if padded is None else (~padded).float()
+        if discriminator is not None and step >= args.adv_start_step:
+            discriminator.requires_grad_(False)
+            fake_logits, fake_dmaps = discriminator(render)
+            adv = generator_loss(fake_logits)
+            loss = loss + args.adv_weight * adv
+            adv_value = adv.detach()
+            if args.dfm_weight > 0:
+                with torch.no_grad():
+                    _, real_dmaps = discriminator(real)
+                dfm = feature_matching(fake_dmaps, real_dmaps, valid)
+                loss = loss + args.dfm_weight * dfm
+                dfm_value = dfm.detach()
+            discriminator.requires_grad_(True)
         if pose_net is not None:
             # The same identities rendered at random target poses: fr_pose must read the target, the identity
             # network the identity (real turned faces are rare, 96 of 23,665 UTKFace faces beyond 40 degrees).
@@ -444,6 +580,17 @@ def main() -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimiser.step()
+        d_value = d_real_value = d_fake_value = zero
+        if discriminator is not None:
+            # Hinge: real patches weighted by their share of photo pixels, every fake patch counts.
+            real_logits, _ = discriminator(real)
+            fake_logits, _ = discriminator(render.detach())
+            real_weights = None if valid is None else patch_weights(valid, real_logits.shape[-2:])
+            d_loss = discriminator_loss(real_logits, fake_logits, real_weights)
+            d_optimiser.zero_grad(set_to_none=True)
+            d_loss.backward()
+            d_optimiser.step()
+            d_value, d_real_value, d_fake_value = d_loss.detach(), real_logits.detach().mean(), fake_logits.detach().mean()
         step += 1
         with torch.no_grad():
             decay = min(0.999, (1 + step) / (10 + step))
@@ -454,20 +601,24 @@ def main() -> None:
         window["fm"] = window["fm"] + fm_value
         window["id"] = window["id"] + id_value
         window["pose"] = window["pose"] + pose_value
+        if discriminator is not None:
+            for key, value in (("adv", adv_value), ("dfm", dfm_value), ("d", d_value), ("d_real", d_real_value),
+                               ("d_fake", d_fake_value)):
+                window[key] = window[key] + value
         window["n"] += 1
         window["images"] += args.batch
         if step % args.log_every == 0:
             now = time.time()
             record = {"step": step, "minutes": round((now - started) / 60, 2),
                       "lr": round(optimiser.param_groups[0]["lr"], 7),
-                      **{k: round(window[k].item() / window["n"], 4) for k in ("l1", "fm", "id", "pose")},
+                      **{k: round(window[k].item() / window["n"], 4) for k in logged},
                       "images_per_s": round(window["images"] / (now - window["t"]), 2)}
             if step % (10 * args.log_every) == 0:
                 record.update(evaluate())
             print(json.dumps(record), flush=True)
             log.write(json.dumps(record) + "\n")
             log.flush()
-            window = {"l1": zero, "fm": zero, "id": zero, "pose": zero, "n": 0, "images": 0, "t": time.time()}
+            window = new_window()
         if time.time() - last_save > args.checkpoint_minutes * 60:
             save()
             last_save = time.time()
