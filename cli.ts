@@ -23,7 +23,7 @@ import { DEFAULTS } from "./src/defaults.ts";
 import { Vec2FaceError } from "./src/errors.ts";
 import { fetchDataset } from "./src/fetch.ts";
 import { createHandler } from "./src/http.ts";
-import { type EvalReport, evaluateDataset, type JudgeReport } from "./src/evaluate.ts";
+import { EDIT_UNITS, type EditReport, type EvalReport, evaluateDataset, type JudgeReport } from "./src/evaluate.ts";
 import { JUDGE_SOURCE, loadJudge, pullJudgeModel } from "./src/estimators/judge.ts";
 import { generateDataset, type GenerateResult } from "./src/dataset/generate.ts";
 import { type DatasetFormat, parseShare, planDataset, type WorkerShare } from "./src/dataset/plan.ts";
@@ -621,6 +621,7 @@ async function commandEval(args: string[]): Promise<void> {
         report.attributes.quality.p5.toFixed(3)
       })`
       : "age/gender/quality - (no attribute heads)",
+    ...(report.edits ? [editLine(report.edits)] : []),
   ];
   for (const line of lines) console.log(line);
   say(`wrote ${join(values.out, REPORT_FILES.markdown)} and ${REPORT_FILES.json} (${report.seconds.toFixed(1)} s)`);
@@ -762,6 +763,23 @@ async function commandFetch(args: string[]): Promise<void> {
       `  ${handler.url}: ${handler.shards} shards, ${handler.failures} failures${handler.dropped ? ", left out" : ""}`,
     );
   }
+}
+
+/**
+ * What an edited dataset's edits reached, as `eval` prints it: per target the measured mean +- std and the share
+ * within the report's tolerance, then status counts, identity cosine and generator calls.
+ */
+function editLine(edits: EditReport): string {
+  const targets = edits.targets.map(({ attribute, target, measured, tolerance, withinTolerance }) => {
+    const digits = attribute === "gender" || attribute === "quality" ? 3 : 1;
+    const unit = EDIT_UNITS[attribute] === "" ? "" : ` ${EDIT_UNITS[attribute]}`;
+    return `${attribute} ${target}${unit}: ${measured.mean.toFixed(digits)} +- ${
+      measured.std.toFixed(digits)
+    }${unit} (${(100 * withinTolerance).toFixed(1)} % within ${tolerance}${unit})`;
+  });
+  return `edits ${targets.join(", ")}; ${edits.status.reached} of ${edits.images} reached, identity ${
+    edits.identity.mean.toFixed(3)
+  } (min ${edits.identity.min.toFixed(3)}), ${edits.calls.mean.toFixed(1)} calls per image`;
 }
 
 /** A summary's mean to 3 decimals, or "-" when it was not measured. */

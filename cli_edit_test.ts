@@ -8,14 +8,17 @@ import { sample } from "./src/sample.ts";
 
 const CLI = new URL("./cli.ts", import.meta.url).pathname;
 
-async function cli(...args: string[]): Promise<{ code: number; stderr: string }> {
+const FIXTURE = new URL("./models/fixture/", import.meta.url).pathname;
+
+async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", CLI, ...args],
     stdout: "piped",
     stderr: "piped",
     env: { NO_COLOR: "1" },
   }).output();
-  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+  const decoder = new TextDecoder();
+  return { code: output.code, stdout: decoder.decode(output.stdout), stderr: decoder.decode(output.stderr) };
 }
 
 /** A 160x160 "photo": a generated face on a grey background, like a loosely cropped portrait. */
@@ -111,6 +114,48 @@ Deno.test("cli generate --from-images: one identity per subfolder or top-level p
     const tooMany = await cli("generate", "--from-images", photos, "--ids", "5", "--per-id", "1", "--out", out + "2");
     assert.equal(tooMany.code, 2);
     assert.match(tooMany.stderr, /current folder gives 2/);
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("cli generate --yaw, then eval: the rows record each image's edit and eval prints what they reached", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const data = join(directory, "yaw25");
+    const generated = await cli(
+      ..."generate --ids 1 --per-id 2 --yaw 25 --edit-budget 3 --seed 2 --device wasm --out".split(" "),
+      data,
+    );
+    assert.equal(generated.code, 0, generated.stderr);
+    const rows = (await Deno.readTextFile(join(data, "manifest.jsonl"))).trim().split("\n").map((line) =>
+      JSON.parse(line)
+    );
+    assert.equal(rows.length, 2);
+    for (const row of rows) {
+      assert.deepEqual(row.edit.targets, { yaw: 25 });
+      assert.ok(row.edit.calls <= 3 && Number.isFinite(row.edit.measured.yaw) && Number.isFinite(row.edit.identity));
+    }
+
+    // Any pack reads the rows: the fixture's evaluates faster.
+    const report = join(directory, "report");
+    const evaluated = await cli("eval", data, "--out", report, "--pack", FIXTURE, "--device", "wasm", "--no-judge");
+    assert.equal(evaluated.code, 0, evaluated.stderr);
+    const yaws = rows.map((row) => row.edit.measured.yaw as number);
+    const mean = (yaws[0] + yaws[1]) / 2, std = Math.abs(yaws[0] - yaws[1]) / 2;
+    const within = yaws.filter((yaw) => Math.abs(yaw - 25) <= 7).length / 2;
+    const reached = rows.filter((row) => row.edit.status === "reached").length;
+    const identity = (rows[0].edit.identity + rows[1].edit.identity) / 2;
+    const line = evaluated.stdout.split("\n").find((line) => line.startsWith("edits "));
+    assert.equal(
+      line,
+      `edits yaw 25 deg: ${mean.toFixed(1)} +- ${std.toFixed(1)} deg (${(100 * within).toFixed(1)} % within 7 deg); ` +
+        `${reached} of 2 reached, identity ${identity.toFixed(3)} (min ${
+          Math.min(rows[0].edit.identity, rows[1].edit.identity).toFixed(3)
+        }), ${((rows[0].edit.calls + rows[1].edit.calls) / 2).toFixed(1)} calls per image`,
+    );
+    const json = JSON.parse(await Deno.readTextFile(join(report, "report.json")));
+    assert.equal(json.edits.images, 2);
   } finally {
     await Deno.remove(directory, { recursive: true });
   }

@@ -75,6 +75,7 @@ export { samplePath } from "./src/dataset/layout.ts";
 export { DATASET_FORMATS, type DatasetFormat, type PlanOptions, type WorkerShare } from "./src/dataset/plan.ts";
 export type { DatasetImage, DatasetItem, DatasetLayout } from "./src/read_dataset.ts";
 export type { DatasetEdit } from "./src/dataset.ts";
+export type { ManifestEdit } from "./src/journal.ts";
 export type { GenerateProgress } from "./src/dataset/generate.ts";
 export type { FetchProgress } from "./src/fetch.ts";
 export type { FileRole, NpmSource, PackFile, PackManifest } from "./src/model_pack.ts";

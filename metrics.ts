@@ -5,7 +5,8 @@
  * threshold, Frechet distance between feature distributions, histograms and
  * summaries; {@linkcode embedDataset} (the features `evaluateDataset` reads),
  * the {@linkcode EvalReport} it returns and its Markdown
- * ({@linkcode reportMarkdown}). `evaluateDataset` and `writeReport` are in the
+ * ({@linkcode reportMarkdown}), what an edited dataset's edits reached
+ * ({@linkcode editReport}). `evaluateDataset` and `writeReport` are in the
  * main entry point; the progress `evaluateDataset` reports
  * ({@linkcode EvaluateProgress}) is here, as is that of `sample`
  * ({@linkcode SampleProgress}) and its cosine engine ({@linkcode SampleEngine}).
@@ -52,6 +53,11 @@ export {
   AGE_HISTOGRAM_RANGE,
   type AttributesReport,
   type DistributionReport,
+  EDIT_REPORT_TOLERANCES,
+  EDIT_UNITS,
+  type EditReport,
+  editReport,
+  type EditTargetReport,
   embedDataset,
   type EmbedDatasetOptions,
   type EmbeddedDataset,

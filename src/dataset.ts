@@ -11,7 +11,8 @@ import type { ModelPack } from "./model_pack.ts";
 import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
 import { checkBatchSize, renderBatch } from "./render.ts";
 import { sha256 } from "./_hash.ts";
-import { edit, type EditResult, type EditTargets } from "./edit.ts";
+import { edit, type EditAttribute, type EditResult, type EditTargets } from "./edit.ts";
+import type { ManifestEdit } from "./journal.ts";
 import { releaseArray } from "./_release.ts";
 import { checkCount } from "./_check.ts";
 import { DEFAULTS } from "./defaults.ts";
@@ -49,8 +50,8 @@ export interface DatasetSample {
   bytes: Uint8Array;
   /** sha256 of the JPEG bytes. */
   sha256: string;
-  /** With `edit`: what the image's edit reached. */
-  edit?: Pick<EditResult, "status" | "errors" | "identity" | "calls">;
+  /** With `edit`: what the image's edit reached, as its manifest row records it. */
+  edit?: ManifestEdit;
 }
 
 /** Options for {@linkcode generateSamples}. */
@@ -140,9 +141,7 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
         path: samplePath(identity, image),
         bytes,
         sha256: sha256(bytes),
-        ...(edited
-          ? { edit: { status: edited.status, errors: edited.errors, identity: edited.identity, calls: edited.calls } }
-          : {}),
+        ...(edited ? { edit: manifestEdit(options.edit!.targets, edited) } : {}),
       };
     }
     pending = [];
@@ -154,4 +153,24 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
     }
   }
   if (pending.length > 0) yield* flush();
+}
+
+/** Row numbers keep 4 decimals: enough to read a degree, a year or a cosine, and rows stay short. */
+function rounded(value: number): number {
+  return Math.round(value * 1e4) / 1e4;
+}
+
+/** What an image's edit reached, for its manifest row: each target with the value measured for it. */
+function manifestEdit(targets: EditTargets, result: EditResult): ManifestEdit {
+  const wanted: ManifestEdit["targets"] = {};
+  const measured: ManifestEdit["measured"] = {};
+  for (const [name, target] of Object.entries(targets) as [EditAttribute, EditTargets[EditAttribute]][]) {
+    if (target === undefined) continue;
+    // `edit` checked the targets; gender is searched for as the probability of female.
+    wanted[name] = target === "female" ? 1 : target === "male" ? 0 : target;
+    measured[name] = rounded(name === "gender" ? result.attributes.female : result.attributes[name]);
+  }
+  const { landmarkYaw } = result.attributes;
+  if (wanted.yaw !== undefined && landmarkYaw !== undefined) measured.landmarkYaw = rounded(landmarkYaw);
+  return { targets: wanted, status: result.status, measured, identity: rounded(result.identity), calls: result.calls };
 }

@@ -10,6 +10,7 @@
  * @module
  */
 import { decodeBank } from "./bank.ts";
+import { EDIT_ATTRIBUTES, type EditAttribute } from "./edit.ts";
 import { Vec2FaceError } from "./errors.ts";
 import { alignFaces } from "./estimators/align_faces.ts";
 import { ALIGNED_SIZE } from "./estimators/align.ts";
@@ -68,6 +69,51 @@ export const ABSENT_METRICS: Readonly<Record<"spread" | "age" | "gender" | "qual
   age: "age histogram needs the attribute heads: the pack declares none (files.attributes)",
   gender: "gender balance needs the attribute heads: the pack declares none (files.attributes)",
   quality: "quality needs the attribute heads: the pack declares none (files.attributes)",
+};
+
+/**
+ * How near its target an edited image must be to count in the edit report's
+ * share within tolerance: yaw and pitch in degrees, age in years, gender in
+ * probability of female (0.5: the gender head reads the target's side),
+ * quality in feature-norm ratio. Looser than the search's own
+ * (`EDIT_TOLERANCES`), so that the share says how many images are near the
+ * target, also among those the search did not count as reached.
+ *
+ * @example A yaw of 19 degrees is near a target of 25, one of 17 is not
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EDIT_REPORT_TOLERANCES } from "./evaluate.ts";
+ * assert.ok(Math.abs(19 - 25) <= EDIT_REPORT_TOLERANCES.yaw);
+ * assert.ok(Math.abs(17 - 25) > EDIT_REPORT_TOLERANCES.yaw);
+ * ```
+ */
+export const EDIT_REPORT_TOLERANCES: Readonly<Record<EditAttribute, number>> = {
+  yaw: 7,
+  pitch: 7,
+  age: 5,
+  gender: 0.5,
+  quality: 0.1,
+};
+
+/**
+ * The unit of each edit attribute's targets and measurements, as the report
+ * and `eval` write it after a number (quality, a ratio, has none).
+ *
+ * @example A yaw target and an age target in words
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { EDIT_UNITS } from "./evaluate.ts";
+ * assert.equal(`25 ${EDIT_UNITS.yaw}`, "25 deg");
+ * assert.equal(`40 ${EDIT_UNITS.age}`, "40 years");
+ * assert.equal(EDIT_UNITS.quality, "");
+ * ```
+ */
+export const EDIT_UNITS: Readonly<Record<EditAttribute, string>> = {
+  yaw: "deg",
+  pitch: "deg",
+  age: "years",
+  gender: "P(female)",
+  quality: "",
 };
 
 /**
@@ -370,6 +416,40 @@ export interface AttributesReport {
 }
 
 /**
+ * One attribute target of an edited dataset, and what its images reached.
+ */
+export interface EditTargetReport {
+  /** The attribute. */
+  attribute: EditAttribute;
+  /** Its target (gender as the probability of female). */
+  target: number;
+  /** The values measured on the edited images (their manifest rows), in the attribute's unit. */
+  measured: Summary;
+  /** {@linkcode EDIT_REPORT_TOLERANCES}' value for the attribute. */
+  tolerance: number;
+  /** Share of the images with |measured - target| <= `tolerance`. */
+  withinTolerance: number;
+}
+
+/**
+ * What the edits of an edited dataset reached (`generate` with `edit`), read
+ * from its manifest rows: the search's own measurements, not the report's
+ * re-reading of the JPEG images.
+ */
+export interface EditReport {
+  /** Images whose manifest row records an edit. */
+  images: number;
+  /** Per attribute and target value, in `EDIT_ATTRIBUTES` order. */
+  targets: EditTargetReport[];
+  /** Images whose edit was reached (every target within `edit`'s tolerance, identity kept) and not. */
+  status: { reached: number; unreached: number };
+  /** Identity cosine between each edited face and its unedited face. */
+  identity: { mean: number; min: number };
+  /** Generator calls per image. */
+  calls: { mean: number; max: number; total: number };
+}
+
+/**
  * The quality report of a dataset (`report.json`).
  */
 export interface EvalReport {
@@ -416,6 +496,8 @@ export interface EvalReport {
   spread: SpreadReport | null;
   /** Age, gender balance and quality, when the pack has the attribute heads (else see `absent`). */
   attributes: AttributesReport | null;
+  /** What the attribute edits reached, from the manifest rows; only for an edited dataset (`generate` with `edit`). */
+  edits?: EditReport;
   /** Frechet distance to real faces (unit-length identity features), with `real`. */
   realism: {
     frechetDistance: number;
@@ -449,6 +531,75 @@ function distribution(
   range: { min: number; max: number; bins: number },
 ): DistributionReport {
   return { ...summarize(values), histogram: histogram(values, range) };
+}
+
+/**
+ * What the edits of a dataset's images reached, from the edit records of
+ * their manifest rows (`DatasetItem.edit`): per attribute and target, the
+ * measured values' summary and the share within
+ * {@linkcode EDIT_REPORT_TOLERANCES}; status counts, identity cosine and
+ * generator calls. `undefined` when no item records an edit.
+ *
+ * @example Two images edited towards yaw 25
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { editReport } from "./evaluate.ts";
+ * const item = (yaw: number, status: "reached" | "unreached", identity: number, calls: number) => ({
+ *   identity: 0, image: 0, file: "000000/000.jpg",
+ *   edit: { targets: { yaw: 25 }, status, measured: { yaw }, identity, calls },
+ * });
+ * const report = editReport([item(24, "reached", 0.9, 10), item(10, "unreached", 0.7, 30)])!;
+ * assert.equal(report.targets[0].attribute, "yaw");
+ * assert.equal(report.targets[0].measured.mean, 17);
+ * assert.equal(report.targets[0].withinTolerance, 0.5); // |24 - 25| <= 7, |10 - 25| > 7
+ * assert.deepEqual(report.status, { reached: 1, unreached: 1 });
+ * assert.deepEqual(report.calls, { mean: 20, max: 30, total: 40 });
+ * assert.equal(editReport([{ identity: 0, image: 0, file: "a.jpg" }]), undefined);
+ * ```
+ */
+export function editReport(items: readonly DatasetItem[]): EditReport | undefined {
+  const edits = items.flatMap((item) => item.edit ? [item.edit] : []);
+  if (edits.length === 0) return undefined;
+  // Values measured per attribute and target (one target each in a `generate` run; several if datasets were merged).
+  const measured = new Map<EditAttribute, Map<number, number[]>>();
+  for (const edit of edits) {
+    for (const [name, target] of Object.entries(edit.targets) as [EditAttribute, number][]) {
+      const value = edit.measured[name];
+      if (value === undefined) continue;
+      const byTarget = measured.get(name) ?? new Map<number, number[]>();
+      measured.set(name, byTarget);
+      const values = byTarget.get(target) ?? [];
+      byTarget.set(target, values);
+      values.push(value);
+    }
+  }
+  const targets: EditTargetReport[] = [];
+  for (const attribute of EDIT_ATTRIBUTES) {
+    const byTarget = measured.get(attribute);
+    if (!byTarget) continue;
+    const tolerance = EDIT_REPORT_TOLERANCES[attribute];
+    for (const [target, values] of [...byTarget].sort((a, b) => a[0] - b[0])) {
+      targets.push({
+        attribute,
+        target,
+        measured: summarize(values),
+        tolerance,
+        withinTolerance: values.filter((value) => Math.abs(value - target) <= tolerance).length / values.length,
+      });
+    }
+  }
+  const identity = summarize(edits.map((edit) => edit.identity));
+  const calls = summarize(edits.map((edit) => edit.calls));
+  return {
+    images: edits.length,
+    targets,
+    status: {
+      reached: edits.filter((edit) => edit.status === "reached").length,
+      unreached: edits.filter((edit) => edit.status === "unreached").length,
+    },
+    identity: { mean: identity.mean, min: identity.min },
+    calls: { mean: calls.mean, max: calls.max, total: edits.reduce((sum, edit) => sum + edit.calls, 0) },
+  };
 }
 
 /** Age, gender and quality of features, in chunks so that progress is told and a signal is heard. */
@@ -844,6 +995,7 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
   if (!metrics.genuine) absent.genuine = "no identity has two embedded images";
   if (!metrics.impostor) absent.impostor = "fewer than two identities";
   if (!metrics.eer) absent.eer = "needs both genuine and impostor pairs";
+  const edits = editReport(index.items);
   const real = options.real === undefined ? undefined : await realFeatures(options.real, options);
   const realism = real ? realismReport(options.real!, features, real) : { realism: null, absent: NO_REAL_FACES };
   if (realism.absent) absent.realism = realism.absent;
@@ -866,6 +1018,7 @@ export async function evaluateDataset(dataset: string | DatasetIndex, options: E
     uniqueIdentities: metrics.uniqueIdentities,
     spread,
     attributes,
+    ...(edits ? { edits } : {}),
     realism: realism.realism,
     judges: [
       packJudgeReport(pack, features, labels, metrics, realism.realism),

@@ -9,6 +9,8 @@ import { estimatePose } from "./estimators/pose.ts";
 import {
   ABSENT_METRICS,
   AGE_HISTOGRAM_RANGE,
+  EDIT_REPORT_TOLERANCES,
+  editReport,
   embedDataset,
   evaluateDataset,
   POSE_HISTOGRAM_RANGE,
@@ -175,6 +177,63 @@ Deno.test("evaluateDataset: photos that are not 112x112 are aligned; unreadable 
   } finally {
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("evaluateDataset of an edited dataset: what the rows' edits reached, per target", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+  const root = await Deno.makeTempDir();
+  try {
+    await generateDataset({ pack, out: root, ids: 2, perId: 2, seed: 3 });
+    const plain = await evaluateDataset(root, { pack });
+    assert.equal("edits" in plain.report, false);
+
+    // The fixture pack cannot edit (no pose or attribute models): its rows are given edit records by hand.
+    const yaws = [24, 20, 33, 10], females = [0.9, 0.4, 0.6, 0.2], identities = [0.9, 0.62, 0.75, 0.81];
+    const manifest = (await Deno.readTextFile(join(root, "manifest.jsonl"))).trim().split("\n");
+    const edited = manifest.map((line, k) => {
+      const status = k === 0 ? "reached" : "unreached";
+      const measured = { yaw: yaws[k], landmarkYaw: 0, gender: females[k] };
+      const edit = { targets: { yaw: 25, gender: 1 }, status, measured, identity: identities[k], calls: 10 * (k + 1) };
+      return JSON.stringify({ ...JSON.parse(line), edit });
+    });
+    await Deno.writeTextFile(join(root, "manifest.jsonl"), edited.join("\n") + "\n");
+    const { report } = await evaluateDataset(root, { pack });
+    const edits = report.edits!;
+    assert.equal(edits.images, 4);
+    assert.deepEqual(edits.targets.map((t) => [t.attribute, t.target, t.tolerance]), [
+      ["yaw", 25, EDIT_REPORT_TOLERANCES.yaw],
+      ["gender", 1, EDIT_REPORT_TOLERANCES.gender],
+    ]);
+    const [yaw, gender] = edits.targets;
+    close(yaw.measured.mean, 21.75, 1e-12, "yaw mean");
+    close(yaw.measured.std, Math.sqrt((2.25 ** 2 + 1.75 ** 2 + 11.25 ** 2 + 11.75 ** 2) / 4), 1e-12, "yaw std");
+    assert.equal(yaw.withinTolerance, 0.5); // 24 and 20 within 7 degrees of 25; 33 and 10 not
+    close(gender.measured.mean, 0.525, 1e-12, "P(female) mean");
+    assert.equal(gender.withinTolerance, 0.5); // 0.9 and 0.6 read female
+    assert.deepEqual(edits.status, { reached: 1, unreached: 3 });
+    close(edits.identity.mean, 0.77, 1e-12, "identity mean");
+    assert.equal(edits.identity.min, 0.62);
+    assert.deepEqual(edits.calls, { mean: 25, max: 40, total: 100 });
+    // The rest of the report does not depend on the edit records.
+    assert.deepEqual(report.genuine, plain.report.genuine);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("editReport: targets that differ between rows are reported apart; rows without edits are left out", () => {
+  const item = (age: number, target: number) => ({
+    identity: 0,
+    image: 0,
+    file: "x.jpg",
+    edit: { targets: { age: target }, status: "unreached" as const, measured: { age }, identity: 0.7, calls: 5 },
+  });
+  const report = editReport([item(62, 60), item(31, 30), item(50, 60), { identity: 1, image: 0, file: "y.jpg" }])!;
+  assert.equal(report.images, 3);
+  assert.deepEqual(report.targets.map((t) => [t.target, t.measured.count, t.measured.mean, t.withinTolerance]), [
+    [30, 1, 31, 1],
+    [60, 2, 56, 0.5],
+  ]);
 });
 
 Deno.test("evaluateDataset refuses bad options and empty results before or instead of a report", async () => {

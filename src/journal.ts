@@ -12,6 +12,7 @@
  * @module
  */
 import { concatBytes, readAt, writeAll, writeAtomic } from "./_fs.ts";
+import type { EditAttribute } from "./edit.ts";
 import { Vec2FaceError } from "./errors.ts";
 
 /**
@@ -56,6 +57,29 @@ export interface ManifestRow {
   file: string;
   /** sha256 of the JPEG bytes. */
   sha256: string;
+  /** What the image's attribute edit reached; only in datasets made with `edit` (other rows have no such key). */
+  edit?: ManifestEdit;
+}
+
+/**
+ * What one edited image reached, as its manifest row records it (`generate`
+ * with `edit`). Numbers are rounded to 4 decimals.
+ */
+export interface ManifestEdit {
+  /** The targets searched for, as numbers: gender as the probability of female (`female` 1, `male` 0). */
+  targets: Partial<Record<EditAttribute, number>>;
+  /** `reached` when every target was within `edit`'s tolerance and identity at least `minIdentity`. */
+  status: "reached" | "unreached";
+  /**
+   * What the search's estimators read on the final face (rendered, before JPEG encoding), for each target
+   * (gender as the probability of female); with a yaw target, also `landmarkYaw` (yaw read from the landmarks)
+   * when the pack has a landmark model.
+   */
+  measured: Partial<Record<EditAttribute | "landmarkYaw", number>>;
+  /** Identity cosine between the edited and the unedited face (the pack's identity model). */
+  identity: number;
+  /** Generator calls the image's edit used (the unedited render included). */
+  calls: number;
 }
 
 /**

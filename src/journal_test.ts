@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { Vec2FaceError } from "./errors.ts";
-import { ProgressJournal, type RunSpec, specDifferences } from "./journal.ts";
+import { type ManifestRow, ProgressJournal, type RunSpec, specDifferences } from "./journal.ts";
 
 const SPEC: RunSpec = {
   version: 1,
@@ -70,6 +70,31 @@ Deno.test("journal: a torn or garbled tail is cut off, and appends go on after t
     reopened = await ProgressJournal.open(path);
     assert.equal(await reopened.unit(3), undefined);
     assert.deepEqual((await reopened.unit(1))?.rows, [row(2, 0)]);
+    reopened.close();
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("journal: edited rows come back with their edit records, number for number", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    const path = join(directory, "progress.jsonl");
+    const edited: ManifestRow[] = [0, 1].map((image) => ({
+      ...row(0, image),
+      edit: {
+        targets: { yaw: 25, gender: 1 },
+        status: image === 0 ? "reached" : "unreached",
+        measured: { yaw: 24.1234 - image * 9.87, landmarkYaw: 22.5, gender: 0.9876 },
+        identity: 0.8312,
+        calls: 37 + image,
+      },
+    }));
+    const journal = await ProgressJournal.create(path, { ...SPEC, edit: JSON.stringify({ targets: { yaw: 25 } }) });
+    await journal.appendUnit({ unit: 0, rows: edited });
+    journal.close();
+    const reopened = await ProgressJournal.open(path);
+    assert.deepEqual((await reopened.unit(0))?.rows, edited);
     reopened.close();
   } finally {
     await Deno.remove(directory, { recursive: true });

@@ -14,7 +14,7 @@ import { sha256 } from "./_hash.ts";
 import { FILES } from "./dataset/layout.ts";
 import { type BankInfo, decodeBank } from "./bank.ts";
 import { findImages } from "./estimators/embed_photos.ts";
-import type { ManifestRow } from "./journal.ts";
+import type { ManifestEdit, ManifestRow } from "./journal.ts";
 import { parseRecordIndex, RECORDIO_MAGIC, unpackRecord } from "./recordio.ts";
 import { readTar } from "./webdataset.ts";
 
@@ -36,6 +36,8 @@ export interface DatasetItem {
   file: string;
   /** sha256 of the image bytes, when a manifest gives it. */
   sha256?: string;
+  /** What the image's attribute edit reached, when its manifest row records one (`generate` with `edit`). */
+  edit?: ManifestEdit;
 }
 
 /**
@@ -95,9 +97,36 @@ async function readManifest(path: string): Promise<DatasetItem[]> {
         }`,
       );
     }
-    items.push({ identity: row.identity!, image: row.image!, file: row.file, sha256: row.sha256 });
+    const item: DatasetItem = { identity: row.identity!, image: row.image!, file: row.file, sha256: row.sha256 };
+    if (row.edit !== undefined) {
+      item.edit = checkManifestEdit(row.edit, `${join(path, FILES.manifest)} line ${number + 1}`);
+    }
+    items.push(item);
   });
   return items;
+}
+
+/** Whether `value` is an object whose every value is a finite number (the targets and measured values of an edit). */
+function isNumberRecord(value: unknown): value is Record<string, number> {
+  return typeof value === "object" && value !== null && !Array.isArray(value) &&
+    Object.values(value).every(Number.isFinite);
+}
+
+/** A manifest row's `edit`, checked: eval computes its shares and means from these numbers. */
+function checkManifestEdit(value: unknown, where: string): ManifestEdit {
+  const edit = value as Partial<ManifestEdit> | null;
+  if (
+    typeof edit !== "object" || edit === null || !isNumberRecord(edit.targets) || !isNumberRecord(edit.measured) ||
+    (edit.status !== "reached" && edit.status !== "unreached") || !Number.isFinite(edit.identity) ||
+    !Number.isSafeInteger(edit.calls)
+  ) {
+    throw new TypeError(
+      `Cannot read the edit of ${where} as {targets, status, measured, identity, calls}: current value is ${
+        JSON.stringify(value)?.slice(0, 120)
+      }`,
+    );
+  }
+  return edit as ManifestEdit;
 }
 
 const MAGIC_BYTES = new Uint8Array(new Uint32Array([RECORDIO_MAGIC]).buffer);

@@ -140,6 +140,45 @@ Deno.test("openDataset: flat photo folders, nested identities, and what it refus
   }
 });
 
+Deno.test("openDataset: manifest rows' edit records reach the items; an unedited row's item has none", async () => {
+  const root = await Deno.makeTempDir();
+  try {
+    const edit = {
+      targets: { yaw: 25 },
+      status: "reached",
+      measured: { yaw: 23.5, landmarkYaw: 21 },
+      identity: 0.8,
+      calls: 9,
+    };
+    const rows = [
+      { identity: 0, image: 0, sigma: 0.05, file: "000000/000.jpg", sha256: "aa", edit },
+      { identity: 0, image: 1, sigma: 0.08, file: "000000/001.jpg", sha256: "bb" },
+    ];
+    await Deno.writeTextFile(join(root, "manifest.jsonl"), rows.map((row) => JSON.stringify(row) + "\n").join(""));
+    const index = await openDataset(root);
+    assert.deepEqual(index.items[0].edit, edit);
+    assert.equal("edit" in index.items[1], false);
+
+    for (
+      const bad of [
+        { ...edit, status: "done" },
+        { ...edit, measured: { yaw: "23" } },
+        { ...edit, calls: 1.5 },
+        { targets: { yaw: 25 } },
+        null,
+      ]
+    ) {
+      await Deno.writeTextFile(join(root, "manifest.jsonl"), JSON.stringify({ ...rows[0], edit: bad }) + "\n");
+      await assert.rejects(
+        openDataset(root),
+        /Cannot read the edit of .*manifest\.jsonl line 1 as \{targets, status, measured, identity, calls\}: current value is /,
+      );
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("readDataset: RecordIO records split at the magic are joined again; labels without class records", async () => {
   const root = await Deno.makeTempDir();
   try {

@@ -10,7 +10,14 @@
  * @module
  */
 import { join } from "node:path";
-import type { EvalReport, Evaluation, JudgeReport, PairReport } from "./evaluate.ts";
+import {
+  EDIT_UNITS,
+  type EditReport,
+  type EvalReport,
+  type Evaluation,
+  type JudgeReport,
+  type PairReport,
+} from "./evaluate.ts";
 import { encodePng } from "./image/codec.ts";
 import { type Color, histogramPlot, imageGrid } from "./image/plot.ts";
 import { writeAtomic } from "./_fs.ts";
@@ -162,11 +169,39 @@ function identityTable(report: EvalReport): string[] {
   return lines;
 }
 
+// What the edits reached, from the manifest rows: a sentence, then one table row per attribute target.
+function editSection(edits: EditReport, images: number): string[] {
+  const { status, identity, calls } = edits;
+  const lines = [
+    "## Edits",
+    "",
+    `${count(edits.images)} of ${count(images)} images edited: ${count(status.reached)} reached, ` +
+    `${count(status.unreached)} unreached (the search's own tolerances); identity cosine to the unedited face ` +
+    `${fixed(identity.mean)} mean (min ${fixed(identity.min)}); ${fixed(calls.mean, 1)} generator calls per image ` +
+    `(max ${count(calls.max)}, ${count(calls.total)} in all). Measured by the search on each final face before ` +
+    "JPEG encoding, as the manifest rows record it.",
+    "",
+    "| attribute | target | measured | within tolerance |",
+    "| --- | --- | --- | --- |",
+  ];
+  for (const { attribute, target, measured, tolerance, withinTolerance } of edits.targets) {
+    const unit = EDIT_UNITS[attribute] === "" ? "" : ` ${EDIT_UNITS[attribute]}`;
+    const digits = attribute === "gender" || attribute === "quality" ? 3 : 1;
+    lines.push(
+      `| ${attribute} | ${target}${unit} | ${fixed(measured.mean, digits)} +- ${fixed(measured.std, digits)}${unit} ` +
+        `(range ${fixed(measured.min, digits)}..${fixed(measured.max, digits)}, ${count(measured.count)} images) | ` +
+        `${percent(withinTolerance)} within ${tolerance}${unit} of the target |`,
+    );
+  }
+  return lines;
+}
+
 /**
  * The report as Markdown: what was evaluated, a table of the metrics with
  * how each was measured, a table of the pose spread and the attributes (when
- * measured), the plots that exist (`images` names them) and the metrics that
- * are absent, with the reason.
+ * measured), what the edits reached (an edited dataset), the plots that
+ * exist (`images` names them) and the metrics that are absent, with the
+ * reason.
  *
  * @example Markdown of a small hand-made report
  * ```ts
@@ -245,6 +280,7 @@ export function reportMarkdown(report: EvalReport, images: ReportImages = {}): s
     }
     lines.push("");
   }
+  if (report.edits) lines.push(...editSection(report.edits, dataset.images), "");
   if (images.similarity) {
     lines.push(
       `![genuine and impostor cosines](${images.similarity})`,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { EvalReport, Evaluation } from "./evaluate.ts";
+import type { EditReport, EvalReport, Evaluation } from "./evaluate.ts";
 import { decodeImage } from "./image/codec.ts";
 import { blankImage } from "./image/plot.ts";
 import { checkReportFolder, REPORT_FILES, reportMarkdown, writeReport } from "./report.ts";
@@ -221,6 +221,54 @@ Deno.test("writeReport: PNGs, report.md and report.json; other files in the fold
     assert.equal(await Deno.readTextFile(join(out, "keep.txt")), "mine");
     const names = (await Array.fromAsync(Deno.readDir(out))).map((entry) => entry.name).sort();
     assert.ok(!names.some((name) => name.endsWith(".tmp")), names.join());
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+const EDITS: EditReport = {
+  images: 200,
+  targets: [
+    {
+      attribute: "yaw",
+      target: 25,
+      measured: { count: 200, mean: 22.345, std: 4.56, min: 9.1, p5: 14, median: 23, max: 31.25 },
+      tolerance: 7,
+      withinTolerance: 0.815,
+    },
+    {
+      attribute: "gender",
+      target: 1,
+      measured: { count: 200, mean: 0.8123, std: 0.2, min: 0.1, p5: 0.3, median: 0.9, max: 0.99 },
+      tolerance: 0.5,
+      withinTolerance: 0.9,
+    },
+  ],
+  status: { reached: 150, unreached: 50 },
+  identity: { mean: 0.8312, min: 0.6012 },
+  calls: { mean: 37.25, max: 200, total: 7450 },
+};
+
+Deno.test("reportMarkdown and writeReport: an edited dataset's edits, in report.md and report.json", async () => {
+  const markdown = reportMarkdown({ ...sampleReport(), edits: EDITS });
+  for (
+    const line of [
+      "## Edits",
+      "200 of 200 images edited: 150 reached, 50 unreached (the search's own tolerances); identity cosine to the " +
+      "unedited face 0.831 mean (min 0.601); 37.3 generator calls per image (max 200, 7,450 in all).",
+      "| yaw | 25 deg | 22.3 +- 4.6 deg (range 9.1..31.3, 200 images) | 81.50 % within 7 deg of the target |",
+      "| gender | 1 P(female) | 0.812 +- 0.200 P(female) (range 0.100..0.990, 200 images) | 90.00 % " +
+      "within 0.5 P(female) of the target |",
+    ]
+  ) {
+    assert.ok(markdown.includes(line), `missing: ${line}\n${markdown}`);
+  }
+  assert.ok(!reportMarkdown(sampleReport()).includes("## Edits"));
+  const out = await Deno.makeTempDir();
+  try {
+    await writeReport(out, { report: { ...sampleReport(), edits: EDITS }, sheet: [] });
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(join(out, REPORT_FILES.json))).edits, EDITS);
+    assert.ok((await Deno.readTextFile(join(out, REPORT_FILES.markdown))).includes("| yaw | 25 deg | 22.3 +- 4.6 deg"));
   } finally {
     await Deno.remove(out, { recursive: true });
   }

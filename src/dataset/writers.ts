@@ -79,10 +79,24 @@ export function openWriter(out: string, plan: DatasetPlan, imageSize: number): P
   return WRITERS[plan.format](out, plan, imageSize);
 }
 
-/** The manifest row of a sample stored at `file`. */
+/**
+ * The manifest row of a sample stored at `file`: with the sample's edit record
+ * last when it has one (an edited dataset); without, the row has no `edit` key.
+ *
+ * @example A plain sample's row, then an edited one's
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { manifestRow } from "./writers.ts";
+ * const sample = { identity: 1, image: 0, sigma: 0.08, path: "000001/000.jpg", bytes: new Uint8Array(), sha256: "ab" };
+ * assert.equal(JSON.stringify(manifestRow(sample, sample.path)), '{"identity":1,"image":0,"sigma":0.08,"file":"000001/000.jpg","sha256":"ab"}');
+ * const edit = { targets: { yaw: 25 }, status: "reached" as const, measured: { yaw: 24.1 }, identity: 0.83, calls: 37 };
+ * assert.deepEqual(manifestRow({ ...sample, edit }, sample.path).edit, edit);
+ * ```
+ */
 export function manifestRow(sample: DatasetSample, file: string): ManifestRow {
-  const { identity, image, sigma, sha256 } = sample;
-  return { identity, image, sigma, file, sha256 };
+  const { identity, image, sigma, sha256, edit } = sample;
+  // Rows of unedited datasets keep their bytes: no `edit` key at all, not `"edit": undefined` or null.
+  return edit ? { identity, image, sigma, file, sha256, edit } : { identity, image, sigma, file, sha256 };
 }
 
 /** `{identity:06d}/{image:03d}.jpg` files, one folder per identity. */
