@@ -2106,10 +2106,20 @@ function checkDevice(device2) {
   return device2;
 }
 async function hasHardwareWebGpu() {
+  if (Deno.build.os === "linux" && !gpuDeviceNodes()) return false;
   const adapter = await requestAdapter();
   if (!adapter) return false;
   const fallback = adapter.isFallbackAdapter ?? adapter.info?.isFallbackAdapter ?? false;
   return !fallback;
+}
+function gpuDeviceNodes() {
+  try {
+    return [
+      ...Deno.readDirSync("/dev")
+    ].some((entry) => entry.name === "dri" || entry.name.startsWith("nvidia"));
+  } catch {
+    return true;
+  }
 }
 async function requestAdapter() {
   const gpu = navigator.gpu;
