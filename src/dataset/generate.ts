@@ -31,6 +31,7 @@ import { checkVectors } from "../vectors.ts";
 import { identityBank, readBankInfo } from "./bank_files.ts";
 import { FILES } from "./layout.ts";
 import { type DatasetPlan, planDataset, type PlanOptions, type WorkerShare } from "./plan.ts";
+import { checkBankPrice } from "./bank_price.ts";
 import { checkRenderedHere } from "./render_check.ts";
 import { checkComplete, DatasetRun } from "./run.ts";
 import { generateShare, releaseMergeLock, takeMergeLock } from "./share.ts";
@@ -108,6 +109,8 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
   const { pack, out, signal } = options;
   const plan = planDataset(options);
   const spec = runSpec(options, plan);
+  // Priced before anything is written: a bank beyond memory, or one whose sampling would collapse, is refused now.
+  if (!options.bank && !options.resume) checkBankPrice(pack.prior, spec.threshold, plan.ids);
   if (plan.share) return await generateShareAndMerge(options, spec, plan, plan.share);
   if (options.resume && await isComplete(out)) {
     // Complete: it must be this run's dataset, made on this backend, before anything is reported or redone.

@@ -171,3 +171,22 @@ Deno.test("resume of a complete dataset on another backend is refused; on the sa
     await Deno.remove(out, { recursive: true });
   }
 });
+
+Deno.test("a bank that cannot be sampled here is refused before anything is written", async () => {
+  await using pack = await loadPack(FIXTURE_PACK, { device: "wasm" });
+  const parent = await Deno.makeTempDir();
+  try {
+    const out = join(parent, "never");
+    await assert.rejects(
+      generateDataset({ pack, out, ids: Number.MAX_SAFE_INTEGER, perId: 1 }),
+      /Cannot sample 9007199254740991 identities: current bank would need .* GiB, more than this machine's/,
+    );
+    await assert.rejects(
+      generateDataset({ pack, out, ids: 20_000, perId: 1, threshold: 0.2 }),
+      /at threshold 0\.2: current estimate is that acceptance falls under 1 % after about \d+ identities/,
+    );
+    assert.deepEqual(await Array.fromAsync(Deno.readDir(parent)), []);
+  } finally {
+    await Deno.remove(parent, { recursive: true });
+  }
+});
