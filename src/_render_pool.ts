@@ -67,8 +67,13 @@ class PoolWorker {
       const waiter = this.waiting.get(message.id);
       if (!waiter) return;
       this.waiting.delete(message.id);
-      if (message.type === "error") waiter.reject(unwire(message.error));
-      else waiter.resolve(message.type === "piece" ? message.bytes : message.value);
+      if (message.type === "error") {
+        const error = unwire(message.error);
+        // An unexpected failure (a runtime that did not load, a session that broke) may stay in this worker's
+        // onnxruntime for good: the pool replaces the worker, so the failure does not outlive its cause.
+        if (!(error instanceof Vec2FaceError) && error.name !== "AbortError") this.failed = true;
+        waiter.reject(error);
+      } else waiter.resolve(message.type === "piece" ? message.bytes : message.value);
     };
     this.worker.onerror = (event: ErrorEvent) => {
       // A worker that throws outside a job (a crash) fails what it held; the pool starts another.
