@@ -34,12 +34,14 @@ export interface OnnxInitializer {
   data: Float32Array | BigInt64Array;
 }
 
-/** A graph input or output: a float32 tensor whose dims are sizes or symbolic names. */
+/** A graph input or output: a tensor whose dims are sizes or symbolic names. */
 export interface OnnxValue {
   /** Value name. */
   name: string;
   /** Dims: a number is fixed, a string symbolic (e.g. `batch`). */
   dims: (number | string)[];
+  /** Element type; default float32. */
+  type?: "float32" | "int64";
 }
 
 /** A whole model. */
@@ -50,9 +52,9 @@ export interface OnnxGraph {
   nodes: OnnxNode[];
   /** Constants. */
   initializers: OnnxInitializer[];
-  /** Graph inputs (float32). */
+  /** Graph inputs. */
   inputs: OnnxValue[];
-  /** Graph outputs (float32). */
+  /** Graph outputs. */
   outputs: OnnxValue[];
   /** Default-domain opset; default 13. */
   opset?: number;
@@ -184,7 +186,8 @@ function encodeValueInfo(value: OnnxValue): Uint8Array {
   const dims = value.dims.map((dim) =>
     field(1, typeof dim === "number" ? varintField(1, dim) : field(2, encoder.encode(dim)))
   );
-  const tensorType = concatBytes([varintField(1, DATA_TYPE_FLOAT), field(2, concatBytes(dims))]);
+  const elementType = value.type === "int64" ? DATA_TYPE_INT64 : DATA_TYPE_FLOAT;
+  const tensorType = concatBytes([varintField(1, elementType), field(2, concatBytes(dims))]);
   return concatBytes([field(1, encoder.encode(value.name)), field(2, field(1, tensorType))]);
 }
 

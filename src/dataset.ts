@@ -9,7 +9,7 @@
 import { encodeJpeg, type RgbImage } from "./image/codec.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { checkSeed, Random, STREAM_TAGS } from "./random.ts";
-import { checkBatchSize, renderBatch } from "./render.ts";
+import { checkBatchSize, type HeadPose, renderBatch } from "./render.ts";
 import { sha256 } from "./_hash.ts";
 import { edit, type EditAttribute, type EditResult, type EditTargets } from "./edit.ts";
 import type { ManifestEdit } from "./journal.ts";
@@ -50,6 +50,8 @@ export interface DatasetSample {
   bytes: Uint8Array;
   /** sha256 of the JPEG bytes. */
   sha256: string;
+  /** With a pack that declares a pose range: the head pose the image was rendered at (its manifest row's `pose`). */
+  pose?: HeadPose;
   /** With `edit`: what the image's edit reached, as its manifest row records it. */
   edit?: ManifestEdit;
 }
@@ -126,7 +128,8 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
       }
       images = edits.map((result) => result.image);
     } else {
-      images = await renderBatch(pack, inputs.map((input) => input.vector), inputs.map((input) => input.mask));
+      const poses = pack.manifest.pose ? inputs.map((input) => input.pose!) : undefined;
+      images = await renderBatch(pack, inputs.map((input) => input.vector), inputs.map((input) => input.mask), poses);
     }
     for (let k = 0; k < pending.length; k++) {
       const bytes = await encodeJpeg(images[k], quality);
@@ -141,6 +144,8 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
         path: samplePath(identity, image),
         bytes,
         sha256: sha256(bytes),
+        // An edit renders its own way (its search moves the vector): its images were not rendered at this pose.
+        ...(inputs[k].pose && !edited ? { pose: inputs[k].pose } : {}),
         ...(edited ? { edit: manifestEdit(options.edit!.targets, edited) } : {}),
       };
     }

@@ -7,6 +7,7 @@
  * @module
  */
 import type { RgbImage } from "./image/codec.ts";
+import type { HeadPose } from "./render.ts";
 import { drawMask, type TokenMask } from "./mask.ts";
 import type { ModelPack } from "./model_pack.ts";
 import { perturbVector, sigmaForImage } from "./perturb.ts";
@@ -23,11 +24,15 @@ export interface SampleInput {
   mask: TokenMask;
   /** The noise sigma. */
   sigma: number;
+  /** The head pose, for packs that declare a pose range (`manifest.pose`); else none. */
+  pose?: HeadPose;
 }
 
 /**
  * The generator inputs of image `image` of identity `identity` in a dataset of
- * `perId` images per identity (the sigma depends on `perId`).
+ * `perId` images per identity (the sigma depends on `perId`); with a pack that
+ * declares a pose range, also its head pose, uniform over that range (stream
+ * `(seed, pose, identity, image)`).
  *
  * @example The inputs of the last image of five
  * ```ts
@@ -60,7 +65,16 @@ export function sampleInput(
   const sigma = sigmaForImage(image, perId, sigmas, shares);
   const vector = perturbVector(identities[identity], sigma, Random.from(seed, STREAM_TAGS.perturb, identity, image));
   const mask = drawMask(Random.from(seed, STREAM_TAGS.mask, identity, image), pack.layout);
-  return { vector, mask, sigma };
+  const range = pack.manifest.pose;
+  if (!range) return { vector, mask, sigma };
+  return { vector, mask, sigma, pose: poseInRange(range, Random.from(seed, STREAM_TAGS.pose, identity, image)) };
+}
+
+/** Yaw and pitch uniform in the range a pack renders true (as float32, the generator's input type). */
+function poseInRange(range: { yaw: number; pitch: number }, random: Random): HeadPose {
+  const yaw = Math.fround((2 * random.float() - 1) * range.yaw);
+  const pitch = Math.fround((2 * random.float() - 1) * range.pitch);
+  return { yaw, pitch };
 }
 
 /** Options of {@linkcode renderDatasetImage}: the dataset's spec and which image. */
@@ -107,7 +121,7 @@ export interface RenderDatasetImageOptions {
  */
 export async function renderDatasetImage(options: RenderDatasetImageOptions): Promise<RgbImage> {
   const { pack, identities, perId, seed, identity, image } = options;
-  const { vector, mask } = sampleInput(pack, identities, perId, seed, identity, image);
-  const [face] = await renderBatch(pack, [vector], [mask]);
+  const { vector, mask, pose } = sampleInput(pack, identities, perId, seed, identity, image);
+  const [face] = await renderBatch(pack, [vector], [mask], pose ? [pose] : undefined);
   return face;
 }

@@ -57,6 +57,8 @@ export interface ManifestRow {
   file: string;
   /** sha256 of the JPEG bytes. */
   sha256: string;
+  /** The head pose the image was rendered at; only with packs that declare a pose range (`manifest.pose`). */
+  pose?: { yaw: number; pitch: number };
   /** What the image's attribute edit reached; only in datasets made with `edit` (other rows have no such key). */
   edit?: ManifestEdit;
 }

@@ -89,6 +89,12 @@ export interface PackManifest {
    * (gender as a logit), from `training/fit_attributes.py`.
    */
   directions?: { names: string[]; slopes: Record<string, number> };
+  /**
+   * The head poses the generator renders true, in degrees: |yaw| up to `yaw`,
+   * |pitch| up to `pitch` (read back by the pose estimators). Only for
+   * generators with a `pose` input; datasets spread each identity's images over it.
+   */
+  pose?: { yaw: number; pitch: number };
   /** The files, by role. `generator` and `prior` are required. */
   files: Partial<Record<FileRole, PackFile>> & { generator: PackFile; prior: PackFile };
 }
@@ -369,6 +375,12 @@ function checkManifest(manifest: PackManifest, base: string): void {
     problems.push(`separationThreshold is ${manifest?.separationThreshold}`);
   }
   if (!manifest?.files?.generator || !manifest.files.prior) problems.push("files.generator or files.prior is missing");
+  if (manifest?.pose !== undefined) {
+    const { yaw, pitch } = manifest.pose ?? {};
+    if (!(yaw >= 0 && yaw <= 90 && pitch >= 0 && pitch <= 90)) {
+      problems.push(`pose is ${JSON.stringify(manifest.pose)}, not {yaw, pitch} in 0..90 degrees`);
+    }
+  }
   for (const [role, file] of Object.entries(manifest?.files ?? {})) {
     if (!/^[0-9a-f]{64}$/.test(file?.sha256 ?? "")) problems.push(`files.${role}.sha256 is not a sha256`);
     if (!file?.path === !file?.npm) problems.push(`files.${role} needs exactly one of path or npm`);

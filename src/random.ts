@@ -26,6 +26,8 @@ export const STREAM_TAGS = {
   impostorPairs: 5,
   /** Search moves of `edit`. */
   edit: 6,
+  /** Head pose of one dataset image, for packs that declare a pose range. */
+  pose: 7,
 } as const;
 
 // murmur3's finaliser: a bijective 32-bit mix with full avalanche.

@@ -80,8 +80,10 @@ export function openWriter(out: string, plan: DatasetPlan, imageSize: number): P
 }
 
 /**
- * The manifest row of a sample stored at `file`: with the sample's edit record
- * last when it has one (an edited dataset); without, the row has no `edit` key.
+ * The manifest row of a sample stored at `file`: with the head pose it was
+ * rendered at (packs that declare a pose range; to 4 decimals) and the
+ * sample's edit record last when it has one (an edited dataset); other rows
+ * have no `pose` or `edit` key.
  *
  * @example A plain sample's row, then an edited one's
  * ```ts
@@ -94,9 +96,22 @@ export function openWriter(out: string, plan: DatasetPlan, imageSize: number): P
  * ```
  */
 export function manifestRow(sample: DatasetSample, file: string): ManifestRow {
-  const { identity, image, sigma, sha256, edit } = sample;
-  // Rows of unedited datasets keep their bytes: no `edit` key at all, not `"edit": undefined` or null.
-  return edit ? { identity, image, sigma, file, sha256, edit } : { identity, image, sigma, file, sha256 };
+  const { identity, image, sigma, sha256, pose, edit } = sample;
+  // Rows of other datasets keep their bytes: no `pose` or `edit` key at all, not `undefined` or null.
+  return {
+    identity,
+    image,
+    sigma,
+    file,
+    sha256,
+    ...(pose ? { pose: { yaw: round4(pose.yaw), pitch: round4(pose.pitch) } } : {}),
+    ...(edit ? { edit } : {}),
+  };
+}
+
+/** To 4 decimals, as manifest rows give measured values. */
+function round4(value: number): number {
+  return Math.round(value * 1e4) / 1e4;
 }
 
 /** `{identity:06d}/{image:03d}.jpg` files, one folder per identity. */

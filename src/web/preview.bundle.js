@@ -59,7 +59,9 @@ var STREAM_TAGS = {
   /** Impostor pairs sampled by the quality report. */
   impostorPairs: 5,
   /** Search moves of `edit`. */
-  edit: 6
+  edit: 6,
+  /** Head pose of one dataset image, for packs that declare a pose range. */
+  pose: 7
 };
 function fmix32(h) {
   h ^= h >>> 16;
@@ -397,20 +399,37 @@ function sampleInput(pack, identities, perId, seed, identity, image) {
   const sigma = sigmaForImage(image, perId, sigmas, shares);
   const vector = perturbVector(identities[identity], sigma, Random.from(seed, STREAM_TAGS.perturb, identity, image));
   const mask = drawMask(Random.from(seed, STREAM_TAGS.mask, identity, image), pack.layout);
-  return {
+  const range = pack.manifest.pose;
+  if (!range) return {
     vector,
     mask,
     sigma
   };
+  return {
+    vector,
+    mask,
+    sigma,
+    pose: poseInRange(range, Random.from(seed, STREAM_TAGS.pose, identity, image))
+  };
+}
+function poseInRange(range, random) {
+  const yaw = Math.fround((2 * random.float() - 1) * range.yaw);
+  const pitch = Math.fround((2 * random.float() - 1) * range.pitch);
+  return {
+    yaw,
+    pitch
+  };
 }
 async function renderDatasetImage(options) {
   const { pack, identities, perId, seed, identity, image } = options;
-  const { vector, mask } = sampleInput(pack, identities, perId, seed, identity, image);
+  const { vector, mask, pose } = sampleInput(pack, identities, perId, seed, identity, image);
   const [face] = await renderBatch(pack, [
     vector
   ], [
     mask
-  ]);
+  ], pose ? [
+    pose
+  ] : void 0);
   return face;
 }
 
