@@ -271,3 +271,23 @@ Deno.test("a raw socket that asks for a shard and never reads loses its slot aft
     socket.close();
   }
 });
+
+Deno.test("a client that hangs up while its bank samples frees the slot at once", async () => {
+  await using server = await Server.start("--max-concurrent", "1");
+  const { hostname, port } = new URL(server.url);
+  const socket = await Deno.connect({ hostname, port: Number(port) });
+  // 3,000 identities of a new seed: seconds of sampling.
+  await socket.write(
+    new TextEncoder().encode(`GET /v1/identities.npy?ids=3000&seed=77 HTTP/1.1\r\nhost: ${hostname}\r\n\r\n`),
+  );
+  let info = await (await fetch(`${server.url}/v1/info`)).json();
+  while (info.renders.inFlight === 0) info = await (await fetch(`${server.url}/v1/info`)).json();
+  socket.close();
+  const closed = performance.now();
+  while (info.renders.inFlight > 0) {
+    assert.ok(performance.now() - closed < 2000, "the slot is still held 2 s after the client hung up");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    info = await (await fetch(`${server.url}/v1/info`)).json();
+  }
+  console.log(`  slot free ${(performance.now() - closed).toFixed(0)} ms after the client hung up`);
+});

@@ -261,6 +261,7 @@ var deno_default = {
     ]
   },
   nodeModulesDir: "auto",
+  unstable: ["no-legacy-abort"],
   imports: {
     "onnxruntime-web": "npm:onnxruntime-web@1.30.0",
     "onnxruntime-node": "npm:onnxruntime-node@1.30.0",
