@@ -27,7 +27,7 @@ import { EDIT_UNITS, type EditReport, type EvalReport, evaluateDataset, type Jud
 import { JUDGE_SOURCE, loadJudge, pullJudgeModel } from "./src/estimators/judge.ts";
 import { generateDataset, type GenerateResult } from "./src/dataset/generate.ts";
 import { type DatasetFormat, parseShare, planDataset, type WorkerShare } from "./src/dataset/plan.ts";
-import { prepareOutput } from "./src/dataset/run.ts";
+import { listNames, prepareOutput } from "./src/dataset/run.ts";
 import { DEFAULT_PACK, loadPack, type ModelPack } from "./src/model_pack.ts";
 import { encodePrior, fitPrior } from "./src/prior.ts";
 import { groupIds, parseGroups, priorReport } from "./src/prior_fit.ts";
@@ -184,8 +184,7 @@ function progressBar(label: string): (progress: Progress) => void {
 
 /** What --overwrite removes, as one line: the folder and up to 8 of its names. */
 function overwriting(out: string, names: string[]): string {
-  const shown = names.slice(0, 8).join(", ") + (names.length > 8 ? ` and ${names.length - 8} more` : "");
-  return `overwrite: removing ${out} (${names.length} entries: ${shown})`;
+  return `overwrite: removing ${out} (${names.length} entries: ${listNames(names)})`;
 }
 
 function say(message: string): void {

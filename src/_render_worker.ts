@@ -99,8 +99,5 @@ self.onmessage = async (event: MessageEvent) => {
       self.postMessage({ type: "cancelled", id: message.id });
       return;
     }
-    case "close":
-      await pack?.dispose();
-      self.close();
   }
 };

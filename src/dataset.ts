@@ -50,7 +50,7 @@ export interface DatasetSample {
   bytes: Uint8Array;
   /** sha256 of the JPEG bytes. */
   sha256: string;
-  /** With a pack that declares a pose range: the head pose the image was rendered at (its manifest row's `pose`). */
+  /** With a pack that declares a pose range: the head pose the image was rendered at, as its manifest row records it. */
   pose?: HeadPose;
   /** With `edit`: what the image's edit reached, as its manifest row records it. */
   edit?: ManifestEdit;
@@ -145,7 +145,7 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
         bytes,
         sha256: sha256(bytes),
         // An edit renders its own way (its search moves the vector): its images were not rendered at this pose.
-        ...(inputs[k].pose && !edited ? { pose: inputs[k].pose } : {}),
+        ...(inputs[k].pose && !edited ? { pose: roundedPose(inputs[k].pose!) } : {}),
         ...(edited ? { edit: manifestEdit(options.edit!.targets, edited) } : {}),
       };
     }
@@ -163,6 +163,11 @@ export async function* generateSamples(options: GenerateSamplesOptions): AsyncGe
 /** Row numbers keep 4 decimals: enough to read a degree, a year or a cosine, and rows stay short. */
 function rounded(value: number): number {
   return Math.round(value * 1e4) / 1e4;
+}
+
+/** The pose an image was rendered at, for its manifest row. */
+function roundedPose({ yaw, pitch }: HeadPose): HeadPose {
+  return { yaw: rounded(yaw), pitch: rounded(pitch) };
 }
 
 /** What an image's edit reached, for its manifest row: each target with the value measured for it. */

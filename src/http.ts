@@ -58,7 +58,7 @@ import { estimateSampling } from "./sample_price.ts";
 import { InThreadRenderer, type Renderer, type ShardReader } from "./_renderer.ts";
 import { WorkerRenderer } from "./_render_pool.ts";
 import { DEFAULTS, VERSION } from "./defaults.ts";
-import { checkCount } from "./_check.ts";
+import { checkCount, checkInteger } from "./_check.ts";
 import { Sha256, sha256 } from "./_hash.ts";
 import { ortFile, packFile, previewPage, previewScript } from "./http_preview.ts";
 
@@ -1106,10 +1106,7 @@ export function createHandler(options: HandlerOptions): Handler {
   const batchSize = checkLimit(options.batchSize, "batch size `batchSize`", DEFAULTS.batchSize);
   const idleTimeoutMs = checkLimit(options.limits?.idleTimeoutMs, "idle timeout `limits.idleTimeoutMs`", 30_000);
   const maxCandidates = checkLimit(options.limits?.maxCandidates, "candidate limit `limits.maxCandidates`", 50_000);
-  const workers = options.workers ?? 0;
-  if (!(Number.isInteger(workers) && workers >= 0 && workers <= 64)) {
-    throw new RangeError(`Cannot use render workers \`workers\` ${workers}: current value is not an integer in 0..64`);
-  }
+  const workers = checkInteger(options.workers ?? 0, "render workers `workers`", 0, 64);
   const cors = options.cors?.origins ?? "*";
   if (cors !== "*" && !(Array.isArray(cors) && cors.every((origin) => typeof origin === "string"))) {
     throw new TypeError(

@@ -18,7 +18,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { sha256 } from "../_hash.ts";
 import type { Backend } from "../_backend.ts";
 import { writeAtomic } from "../_fs.ts";
@@ -33,7 +32,7 @@ import { FILES } from "./layout.ts";
 import { type DatasetPlan, planDataset, type PlanOptions, type WorkerShare } from "./plan.ts";
 import { checkBankPrice } from "./bank_price.ts";
 import { checkRenderedHere } from "./render_check.ts";
-import { checkComplete, DatasetRun } from "./run.ts";
+import { DatasetRun } from "./run.ts";
 import { generateShare, releaseMergeLock, takeMergeLock } from "./share.ts";
 import { openWriter, type UnitWriter, writeUnits } from "./writers.ts";
 
@@ -112,12 +111,11 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
   // Priced before anything is written: a bank beyond memory, or one whose sampling would collapse, is refused now.
   if (!options.bank && !options.resume) checkBankPrice(pack.prior, spec.threshold, plan.ids);
   if (plan.share) return await generateShareAndMerge(options, spec, plan, plan.share);
-  if (options.resume && await isComplete(out)) {
-    // Complete: it must be this run's dataset, made on this backend, before anything is reported or redone.
-    await checkComplete(out, spec);
-    await checkRenderedHere(out, { pack, seed: plan.seed, perId: plan.perId, edit: options.edit });
-  }
-  const run = await DatasetRun.open(out, spec, options);
+  const run = await DatasetRun.open(out, spec, {
+    ...options,
+    // A complete dataset must have been made on this backend before anything is reported or redone.
+    verifyComplete: () => checkRenderedHere(out, { pack, seed: plan.seed, perId: plan.perId, edit: options.edit }),
+  });
   const total = plan.ids * plan.perId;
   const result = (kept: number, bank: BankInfo) => ({
     images: total,
@@ -167,12 +165,6 @@ export async function generateDataset(options: GenerateOptions): Promise<Generat
     run.close();
     throw error;
   }
-}
-
-/** Whether `out` holds a complete dataset: a manifest and no journal. */
-async function isComplete(out: string): Promise<boolean> {
-  const has = (name: string) => Deno.stat(join(out, name)).then(() => true, () => false);
-  return await has(FILES.manifest) && !await has(FILES.journal);
 }
 
 /** The run's spec (everything its bytes depend on); checks the bank. */

@@ -103,8 +103,18 @@ export async function prepareOutput(
 /** The log `cli.ts edit` writes into its output folder, which `overwrite` may then replace. */
 const EDIT_LOG = "edits.jsonl";
 
-/** Up to 8 names, then how many more. */
-function listNames(names: string[]): string {
+/**
+ * Up to 8 names, then how many more: a folder's entries in one line of a message.
+ *
+ * @example Ten names
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listNames } from "./run.ts";
+ * assert.equal(listNames(["a", "b"]), "a, b");
+ * assert.equal(listNames([..."abcdefghij"]), "a, b, c, d, e, f, g, h and 2 more");
+ * ```
+ */
+export function listNames(names: string[]): string {
   const shown = names.slice(0, 8).join(", ");
   return names.length > 8 ? `${shown} and ${names.length - 8} more` : shown;
 }
@@ -117,6 +127,12 @@ export interface OpenRunOptions {
   overwrite?: boolean;
   /** Called with the names `overwrite` is about to remove from the folder. */
   onOverwrite?: (names: string[]) => void;
+  /**
+   * With `resume`, called when the folder holds a complete dataset of this
+   * spec, before its files are read back or any is redone: a check the spec
+   * cannot make (e.g. that this backend rendered it) throws to stop the run.
+   */
+  verifyComplete?: () => Promise<void>;
 }
 
 /** The journaled run in an output folder. */
@@ -171,7 +187,7 @@ export class DatasetRun {
   static async open(out: string, spec: RunSpec, options: OpenRunOptions = {}): Promise<DatasetRun | undefined> {
     let journal: ProgressJournal | undefined;
     if (options.resume) {
-      const state = await resumeState(out, spec);
+      const state = await resumeState(out, spec, options.verifyComplete);
       if (state === "complete") return undefined;
       journal = state;
     } else {
@@ -233,7 +249,11 @@ export class DatasetRun {
 }
 
 /** The state of `out` for a resumed run: a journal to go on from, nothing (start anew), or a complete dataset. */
-async function resumeState(out: string, spec: RunSpec): Promise<ProgressJournal | undefined | "complete"> {
+async function resumeState(
+  out: string,
+  spec: RunSpec,
+  verifyComplete?: () => Promise<void>,
+): Promise<ProgressJournal | undefined | "complete"> {
   if (!await statFolder(out)) return undefined;
   const names = (await Array.fromAsync(Deno.readDir(out))).map((entry) => entry.name);
   if (names.includes(FILES.journal)) return await continueJournal(out, spec, names);
@@ -246,6 +266,7 @@ async function resumeState(out: string, spec: RunSpec): Promise<ProgressJournal 
   }
   if (names.includes(FILES.manifest)) {
     await checkComplete(out, spec);
+    await verifyComplete?.();
     return await repairJournal(out, spec);
   }
   throw new Vec2FaceError(

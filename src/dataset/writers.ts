@@ -81,7 +81,7 @@ export function openWriter(out: string, plan: DatasetPlan, imageSize: number): P
 
 /**
  * The manifest row of a sample stored at `file`: with the head pose it was
- * rendered at (packs that declare a pose range; to 4 decimals) and the
+ * rendered at (packs that declare a pose range) and the
  * sample's edit record last when it has one (an edited dataset); other rows
  * have no `pose` or `edit` key.
  *
@@ -104,14 +104,9 @@ export function manifestRow(sample: DatasetSample, file: string): ManifestRow {
     sigma,
     file,
     sha256,
-    ...(pose ? { pose: { yaw: round4(pose.yaw), pitch: round4(pose.pitch) } } : {}),
+    ...(pose ? { pose } : {}),
     ...(edit ? { edit } : {}),
   };
-}
-
-/** To 4 decimals, as manifest rows give measured values. */
-function round4(value: number): number {
-  return Math.round(value * 1e4) / 1e4;
 }
 
 /** `{identity:06d}/{image:03d}.jpg` files, one folder per identity. */
